@@ -1,0 +1,136 @@
+"""The Backend protocol: the one seam between the pipeline and a model engine.
+
+Implementations: `vllm_http.VLLMHTTPBackend` (a `vllm serve` server over its OpenAI
+chat API) and `local_hf.LocalHFBackend` (transformers in-process). Tests use the CPU
+stand-in server through the real vLLM backend, or the honest double in
+`service.inference.doubles`.
+
+Contract:
+- `sample` returns exactly `n` completions for ONE prompt, produced in one engine call
+  so the prompt (and its images) is prefilled once. Sampling parameters are always
+  explicit: a backend never falls back to the checkpoint's generation_config.
+- `score` returns one greedy completion (temperature 0) for a verification prompt.
+- Errors are `BackendError` subclasses carrying the HTTP status the gateway should use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from PIL import Image
+
+from service.grounding.types import Prompt
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Explicit sampling parameters, sent with every request (SPEC section 4.1, 7)."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = -1
+    max_tokens: int = 1024
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+
+
+GREEDY = SamplingParams(temperature=0.0, top_p=1.0, top_k=-1, max_tokens=8)
+"""What the verifier uses: one digit, deterministic."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str = "stop"
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    completions: tuple[Completion, ...]
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True)
+class BackendHealth:
+    ok: bool
+    model_id: str
+    detail: str = ""
+
+
+class BackendError(Exception):
+    """Base of backend failures; `status` is the HTTP status the gateway returns."""
+
+    status: int = 502
+    code: str = "backend_error"
+
+
+class BackendUnavailable(BackendError):
+    """The engine cannot be reached or is not ready (-> 503)."""
+
+    status = 503
+    code = "backend_unavailable"
+
+
+class BackendTimeout(BackendError):
+    """The engine did not answer within the deadline (-> 504)."""
+
+    status = 504
+    code = "backend_timeout"
+
+
+class PromptTooLong(BackendError):
+    """The prompt exceeds the model's context (-> 400 with advice on what to drop)."""
+
+    status = 400
+    code = "prompt_too_long"
+
+
+class BackendBadRequest(BackendError):
+    """The engine refused the request as invalid (-> 400)."""
+
+    status = 400
+    code = "backend_bad_request"
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model engine that can sample grounded traces and score verification prompts."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def revision(self) -> str: ...
+
+    async def sample(
+        self,
+        prompt: Prompt,
+        images: Sequence[Image.Image],
+        n: int,
+        sampling: SamplingParams,
+    ) -> SampleResult: ...
+
+    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> str: ...
+
+    async def health(self) -> BackendHealth: ...
+
+    async def close(self) -> None: ...
