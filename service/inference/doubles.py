@@ -1,0 +1,102 @@
+"""Honest test doubles of the Backend protocol (named as such; never used in production).
+
+`ScriptedBackend` replays given completions and verifier replies, so voting and
+gateway tests have exact, known answers. It does what a backend does otherwise:
+returns exactly `n` completions per `sample` call, records every call it got, and
+reports token usage (whitespace-split word counts, labelled as such).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from service.grounding.types import Prompt
+from service.inference.backend import (
+    BackendHealth,
+    BackendUnavailable,
+    Completion,
+    SampleResult,
+    SamplingParams,
+    Usage,
+)
+
+CompletionScript = Sequence[str] | Callable[[Prompt, int, SamplingParams], Sequence[str]]
+ScoreScript = Sequence[str] | Callable[[Prompt, Sequence[Image.Image]], str]
+
+
+@dataclass
+class RecordedCall:
+    kind: str  # "sample" or "score"
+    prompt: Prompt
+    image_count: int
+    n: int
+    sampling: SamplingParams | None
+
+
+@dataclass
+class ScriptedBackend:
+    """Replays `completions` (cycled to fill `n`) and `scores` (cycled per call).
+
+    `delay` seconds are awaited per call (to test deadlines and cancellation);
+    `available=False` makes every call raise `BackendUnavailable`.
+    """
+
+    completions: CompletionScript = ("<think>scripted</think><answer>A</answer>",)
+    scores: ScoreScript = ("2",)
+    delay: float = 0.0
+    available: bool = True
+    name: str = "scripted-double"
+    calls: list[RecordedCall] = field(default_factory=list)
+    _score_index: int = 0
+
+    @property
+    def model_id(self) -> str:
+        return self.name
+
+    @property
+    def revision(self) -> str:
+        return "scripted"
+
+    async def sample(
+        self,
+        prompt: Prompt,
+        images: Sequence[Image.Image],
+        n: int,
+        sampling: SamplingParams,
+    ) -> SampleResult:
+        await self._enter()
+        self.calls.append(RecordedCall("sample", prompt, len(images), n, sampling))
+        script = self.completions
+        texts = list(script(prompt, n, sampling) if callable(script) else script)
+        if not texts:
+            texts = [""]
+        picked = [texts[i % len(texts)] for i in range(n)]
+        comps = tuple(Completion(t, "stop", len(t.split())) for t in picked)
+        prompt_words = sum(len(getattr(p, "text", "").split()) for p in prompt.user)
+        return SampleResult(comps, Usage(prompt_words, sum(c.tokens for c in comps)))
+
+    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> str:
+        await self._enter()
+        self.calls.append(RecordedCall("score", prompt, len(images), 1, None))
+        script = self.scores
+        if callable(script):
+            return script(prompt, images)
+        reply = script[self._score_index % len(script)] if script else ""
+        self._score_index += 1
+        return reply
+
+    async def health(self) -> BackendHealth:
+        return BackendHealth(self.available, self.name, "" if self.available else "down")
+
+    async def close(self) -> None:
+        return None
+
+    async def _enter(self) -> None:
+        if not self.available:
+            raise BackendUnavailable("scripted backend marked unavailable")
+        if self.delay:
+            await asyncio.sleep(self.delay)
