@@ -1,0 +1,156 @@
+"""The gateway's one settings class: every knob, read from `O3_*` environment variables.
+
+Nothing else in the project reads `os.environ` for configuration. `Settings()` reads
+the environment (and an optional `.env` file); tests build `Settings(...)` directly.
+
+Invariants, checked when the object is built (errors say which variable to change):
+- `O3_BACKEND=vllm` needs `O3_VLLM_URL`; `auto` means vllm when `O3_VLLM_URL` is set,
+  else the local transformers backend.
+- Placeholder API keys ("changeme", "secret", ...) are refused unless `O3_ENV=dev`.
+- Limits are positive; the sync duration limit is not above the duration cap.
+- An empty `O3_CHECKPOINT` means: build the random tiny checkpoint under
+  `O3_DATA_DIR/tiny-checkpoint` on first start (labelled as such in every response).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_KEYS = frozenset(
+    {"changeme", "change-me", "secret", "password", "test", "apikey", "api-key", "xxx",
+     "replace-me", "your-api-key", "sk-xxx", "example"}
+)
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    """Split a comma-separated setting into stripped, non-empty items."""
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+class Settings(BaseSettings):
+    """All gateway settings. Environment variable = `O3_` + field name in upper case."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="O3_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # ---- deployment ---------------------------------------------------------------
+    env: Literal["dev", "prod"] = Field("prod", description="dev relaxes secret checks")
+    host: str = Field("127.0.0.1", description="address uvicorn binds")
+    port: int = Field(8000, ge=1, le=65535, description="port uvicorn binds")
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    data_dir: Path = Field(Path("data"), description="videos, tiny checkpoint, metrics dir")
+    cors_origins: str = Field("", description="comma-separated CORS origins; empty = none")
+
+    # ---- backend ------------------------------------------------------------------
+    backend: Literal["auto", "local", "vllm"] = Field(
+        "auto", description="auto = vllm when O3_VLLM_URL is set, else local"
+    )
+    vllm_url: str = Field("", description="base URL of `vllm serve`, e.g. http://vllm:8000")
+    vllm_model: str = Field(
+        "marinero4972/Open-o3-Video", description="model name vLLM serves (--served-model-name)"
+    )
+    vllm_api_key: str = Field("", description="API key vLLM was started with, if any")
+    checkpoint: str = Field(
+        "", description="local checkpoint dir; empty = build the random tiny checkpoint"
+    )
+    backend_timeout_s: float = Field(120.0, gt=0, description="one backend call's deadline")
+
+    # ---- state --------------------------------------------------------------------
+    redis_url: str = Field("", description="redis://...; empty = in-process cache and jobs")
+    cache_ttl_s: int = Field(86400, ge=0, description="result cache TTL; 0 disables the cache")
+    job_ttl_s: int = Field(7 * 86400, gt=0, description="how long job records are kept")
+    job_claim_idle_s: float = Field(
+        300.0, gt=0, description="a job pending this long on a dead worker is reclaimed"
+    )
+    job_workers: int = Field(1, ge=0, le=64, description="job consumers per gateway process")
+
+    # ---- security -----------------------------------------------------------------
+    api_keys: str = Field("", description="comma-separated bearer keys; empty = auth off")
+    video_url_enabled: bool = Field(False, description="allow `video_url` fetching")
+    video_url_allowlist: str = Field(
+        "", description="comma-separated host names video_url may fetch from"
+    )
+    video_url_max_bytes: int = Field(500 * 1024 * 1024, gt=0)
+    video_url_timeout_s: float = Field(60.0, gt=0)
+
+    # ---- limits -------------------------------------------------------------------
+    max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="upload cap (bytes)")
+    max_duration_s: float = Field(3600.0, gt=0, description="longest video accepted")
+    max_pixels: int = Field(
+        3840 * 2160, gt=0, description="largest video frame (width*height) accepted"
+    )
+    sync_max_duration_s: float = Field(
+        600.0, gt=0, description="longer videos are answered as a 202 job"
+    )
+    max_concurrency: int = Field(4, ge=1, description="inferences running at once")
+    max_queue: int = Field(16, ge=0, description="inferences waiting; beyond -> 429")
+    request_timeout_s: float = Field(300.0, gt=0, description="sync request deadline -> 504")
+    max_n: int = Field(16, ge=1, le=64, description="largest N a request may ask for")
+
+    # ---- defaults of a request ----------------------------------------------------
+    default_n: int = Field(8, ge=1, le=64)
+    default_num_frames: int = Field(16, ge=1, le=512)
+    default_fps: float | None = Field(None, gt=0, description="fixed fps instead of count")
+    default_min_pixels: int = Field(4 * 28 * 28, gt=0)
+    default_max_pixels: int = Field(128 * 28 * 28, gt=0)
+    default_max_tokens: int = Field(1024, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.backend == "vllm" and not self.vllm_url:
+            raise ValueError("O3_BACKEND=vllm needs O3_VLLM_URL (e.g. http://vllm:8000)")
+        if self.vllm_url and not self.vllm_url.startswith(("http://", "https://")):
+            raise ValueError("O3_VLLM_URL must start with http:// or https://")
+        if self.env != "dev":
+            bad = [k for k in self.api_key_list if k.lower() in PLACEHOLDER_KEYS]
+            if bad:
+                raise ValueError(
+                    "O3_API_KEYS contains a placeholder key; set real keys "
+                    "(or O3_ENV=dev for local experiments)"
+                )
+        if self.sync_max_duration_s > self.max_duration_s:
+            raise ValueError("O3_SYNC_MAX_DURATION_S must not exceed O3_MAX_DURATION_S")
+        if self.default_min_pixels > self.default_max_pixels:
+            raise ValueError("O3_DEFAULT_MIN_PIXELS must not exceed O3_DEFAULT_MAX_PIXELS")
+        if self.default_n > self.max_n:
+            raise ValueError("O3_DEFAULT_N must not exceed O3_MAX_N")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("O3_REDIS_URL must start with redis://, rediss:// or unix://")
+        return self
+
+    # ---- derived ------------------------------------------------------------------
+    @property
+    def resolved_backend(self) -> Literal["local", "vllm"]:
+        if self.backend == "auto":
+            return "vllm" if self.vllm_url else "local"
+        return self.backend
+
+    @property
+    def api_key_list(self) -> tuple[str, ...]:
+        return _csv(self.api_keys)
+
+    @property
+    def allowlist(self) -> tuple[str, ...]:
+        return tuple(h.lower() for h in _csv(self.video_url_allowlist))
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        return _csv(self.cors_origins)
+
+    @property
+    def videos_dir(self) -> Path:
+        return self.data_dir / "videos"
+
+    @property
+    def tiny_checkpoint_dir(self) -> Path:
+        return self.data_dir / "tiny-checkpoint"
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_key_list)
