@@ -1,0 +1,113 @@
+"""One error shape for every non-2xx response, and the one mapping onto it.
+
+Shape (OpenAI's): `{"error": {"message", "type", "param", "code"}}`. `type` follows
+from the status (see `TYPE_BY_STATUS`). Exceptions that know their status carry it:
+`ApiError` (ours), `BackendError` subclasses, and video errors (any exception with
+`.status` and `.code` attributes, as `service.video` raises). Everything else is a
+logged 500: a plain ValueError is a bug, not a bad request.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.inference.backend import BackendError
+
+log = logging.getLogger("service.errors")
+
+TYPE_BY_STATUS = {
+    401: "authentication_error",
+    403: "permission_error",
+    429: "rate_limit_error",
+    503: "service_unavailable",
+    504: "timeout_error",
+}
+
+
+def error_type(status: int) -> str:
+    if status in TYPE_BY_STATUS:
+        return TYPE_BY_STATUS[status]
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
+class ApiError(Exception):
+    """An error the gateway answers with on purpose: status, stable code, message."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.param = param
+        self.headers = headers or {}
+
+
+def error_body(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type(status), "param": param,
+                      "code": code}}
+
+
+def to_api_error(exc: BaseException) -> ApiError:
+    """Map any exception onto an `ApiError` (unknown ones -> 500, message hidden)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, BackendError):
+        return ApiError(exc.status, exc.code, str(exc) or exc.code)
+    status, code = getattr(exc, "status", None), getattr(exc, "code", None)
+    if isinstance(status, int) and isinstance(code, str) and 400 <= status < 600:
+        return ApiError(status, code, str(exc) or code, param=getattr(exc, "param", None))
+    if isinstance(exc, TimeoutError):
+        return ApiError(504, "deadline_exceeded", "the request did not finish in time")
+    return ApiError(500, "internal_error", "internal server error")
+
+
+def error_response(err: ApiError) -> JSONResponse:
+    body = error_body(err.status, err.code, err.message, err.param)
+    return JSONResponse(body, status_code=err.status, headers=err.headers)
+
+
+def _validation_error(exc: RequestValidationError) -> ApiError:
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "form")]
+    param = ".".join(loc) or None
+    msg = str(first.get("msg", "invalid request"))
+    return ApiError(400, "invalid_request", f"{param}: {msg}" if param else msg, param=param)
+
+
+async def _handle_any(request: Request, exc: Exception) -> JSONResponse:
+    err = to_api_error(exc)
+    if err.status >= 500 and not isinstance(exc, ApiError | BackendError):
+        log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return error_response(err)
+
+
+async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(_validation_error(exc))
+
+
+async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    err = ApiError(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+    return error_response(err)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _handle_validation)
+    app.add_exception_handler(StarletteHTTPException, _handle_http)
+    app.add_exception_handler(Exception, _handle_any)

@@ -1,0 +1,1 @@
+"""Metrics, request ids and logging of the gateway."""

@@ -1,0 +1,1 @@
+"""API keys, the video_url fetch guard, and the inference admission limits."""

@@ -1,0 +1,1 @@
+"""Gateway state: the result cache and the job queue (Redis, or in-process)."""

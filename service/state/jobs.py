@@ -1,0 +1,290 @@
+"""The job queue: `/v1/reason` requests answered later (202 + job id).
+
+Statuses: queued -> running -> done | failed, or cancelled (from queued or running).
+A job's record holds its request (JSON), result or error body, and timestamps.
+
+Two implementations of `JobQueue` with the same worker logic (`_execute`):
+
+- `MemoryJobQueue`: an asyncio queue and a dict; jobs die with the process.
+- `RedisJobQueue`: records are Redis hashes `o3:job:<id>` (with a TTL); job ids go
+  through the Stream `o3:jobs` read by the consumer group `o3-gateways`, so several
+  gateway processes share the work and each job goes to one of them. A worker ACKs
+  (and deletes) a job's entry only when it finished; while running it re-claims its
+  own entry periodically (heartbeat), so an entry stays pending and idle only when its
+  worker died. Any worker `XAUTOCLAIM`s entries idle for longer than
+  `claim_idle_s` and runs them again: a job survives a gateway restart or crash.
+  Cancellation is a status write; the worker running the job sees it on its next
+  heartbeat and cancels the handler task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Protocol
+
+from redis.exceptions import RedisError, ResponseError
+
+from service.state.redis_client import Redis
+
+log = logging.getLogger("service.jobs")
+
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+FINAL: frozenset[str] = frozenset({"done", "failed", "cancelled"})
+Outcome = tuple[Literal["done", "failed"], dict[str, Any]]
+Handler = Callable[["JobRecord"], Awaitable[Outcome]]
+
+
+@dataclass
+class JobRecord:
+    id: str
+    status: str
+    created_at: float
+    updated_at: float
+    request: dict[str, Any]
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+    def to_fields(self) -> dict[str | bytes, str]:
+        return {k: json.dumps(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_fields(cls, fields: dict[bytes, bytes]) -> JobRecord:
+        data: dict[str, Any] = {k.decode(): json.loads(v) for k, v in fields.items()}
+        return cls(
+            id=data["id"], status=data["status"], created_at=data["created_at"],
+            updated_at=data["updated_at"], request=data.get("request") or {},
+            result=data.get("result"), error=data.get("error"),
+        )
+
+
+def new_job(request: dict[str, Any]) -> JobRecord:
+    now = time.time()
+    return JobRecord("job_" + uuid.uuid4().hex, "queued", now, now, request)
+
+
+class JobQueue(Protocol):
+    async def submit(self, request: dict[str, Any]) -> JobRecord: ...
+
+    async def get(self, job_id: str) -> JobRecord | None: ...
+
+    async def cancel(self, job_id: str) -> JobRecord | None: ...
+
+    def start(self, handler: Handler, workers: int) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class _WorkerBase:
+    """Worker plumbing shared by both queues: run a handler, honour cancellation."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running: dict[str, asyncio.Task[Outcome]] = {}
+        self._user_cancelled: set[str] = set()
+        self._handler: Handler | None = None
+
+    async def _save(self, rec: JobRecord) -> None:
+        raise NotImplementedError
+
+    async def _execute(self, rec: JobRecord) -> None:
+        """Run one job to a final status (or leave it for reclaim on shutdown)."""
+        assert self._handler is not None
+        rec.status, rec.updated_at = "running", time.time()
+        await self._save(rec)
+        task = asyncio.ensure_future(self._handler(rec))
+        self._running[rec.id] = task
+        try:
+            status: str
+            status, payload = await task
+        except asyncio.CancelledError:
+            if rec.id not in self._user_cancelled:
+                raise  # shutdown: leave the job pending for another worker
+            status, payload = "cancelled", {}
+        except Exception as exc:  # the handler maps expected errors itself
+            log.exception("job %s crashed", rec.id)
+            status, payload = "failed", {"message": str(exc), "code": "internal_error",
+                                         "type": "server_error", "param": None}
+        finally:
+            self._running.pop(rec.id, None)
+            self._user_cancelled.discard(rec.id)
+        await self._finish(rec, status, payload)
+
+    async def _finish(self, rec: JobRecord, status: str, payload: dict[str, Any]) -> None:
+        rec.status, rec.updated_at = status, time.time()
+        if status == "done":
+            rec.result = payload
+        elif status == "failed":
+            rec.error = payload
+        await self._save(rec)
+
+    def _cancel_local(self, job_id: str) -> None:
+        task = self._running.get(job_id)
+        if task is not None and not task.done():
+            self._user_cancelled.add(job_id)
+            task.cancel()
+
+    async def _stop_workers(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+
+
+class MemoryJobQueue(_WorkerBase):
+    def __init__(self) -> None:
+        super().__init__()
+        self._records: dict[str, JobRecord] = {}
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+
+    async def submit(self, request: dict[str, Any]) -> JobRecord:
+        rec = new_job(request)
+        self._records[rec.id] = rec
+        self._queue.put_nowait(rec.id)
+        return rec
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        return self._records.get(job_id)
+
+    async def cancel(self, job_id: str) -> JobRecord | None:
+        rec = self._records.get(job_id)
+        if rec is None or rec.status in FINAL:
+            return rec
+        if rec.status == "queued":
+            rec.status, rec.updated_at = "cancelled", time.time()
+        self._cancel_local(job_id)
+        return rec
+
+    async def _save(self, rec: JobRecord) -> None:
+        self._records[rec.id] = rec  # the same object the caller holds
+
+    def start(self, handler: Handler, workers: int) -> None:
+        self._handler = handler
+        self._tasks = [asyncio.create_task(self._loop()) for _ in range(workers)]
+
+    async def _loop(self) -> None:
+        while True:
+            job_id = await self._queue.get()
+            rec = self._records.get(job_id)
+            if rec is not None and rec.status == "queued":
+                await self._execute(rec)
+
+    async def close(self) -> None:
+        await self._stop_workers()
+
+
+class RedisJobQueue(_WorkerBase):
+    STREAM = "o3:jobs"
+    GROUP = "o3-gateways"
+
+    def __init__(self, client: Redis, *, ttl_s: int, claim_idle_s: float) -> None:
+        super().__init__()
+        self._r = client
+        self._ttl = ttl_s
+        self._idle_ms = max(1, int(claim_idle_s * 1000))
+        self._consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    @staticmethod
+    def _key(job_id: str) -> str:
+        return f"o3:job:{job_id}"
+
+    async def submit(self, request: dict[str, Any]) -> JobRecord:
+        rec = new_job(request)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key(rec.id), mapping=rec.to_fields())
+            pipe.expire(self._key(rec.id), self._ttl)
+            pipe.xadd(self.STREAM, {"job_id": rec.id})
+            await pipe.execute()
+        return rec
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        if not job_id.startswith("job_") or len(job_id) > 64:
+            return None
+        fields = await self._r.hgetall(self._key(job_id))
+        return JobRecord.from_fields(fields) if fields else None
+
+    async def cancel(self, job_id: str) -> JobRecord | None:
+        rec = await self.get(job_id)
+        if rec is None or rec.status in FINAL:
+            return rec
+        rec.status, rec.updated_at = "cancelled", time.time()
+        await self._r.hset(self._key(job_id), mapping={
+            "status": json.dumps("cancelled"), "updated_at": json.dumps(rec.updated_at)})
+        self._cancel_local(job_id)
+        return rec
+
+    async def _save(self, rec: JobRecord) -> None:
+        current = await self._r.hget(self._key(rec.id), "status")
+        if current is not None and json.loads(current) == "cancelled" and rec.status != "cancelled":
+            return  # a cancel won the race; keep it
+        await self._r.hset(self._key(rec.id), mapping=rec.to_fields())
+        await self._r.expire(self._key(rec.id), self._ttl)
+
+    def start(self, handler: Handler, workers: int) -> None:
+        self._handler = handler
+        self._tasks = [asyncio.create_task(self._loop()) for _ in range(workers)]
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self._r.xgroup_create(self.STREAM, self.GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._ensure_group()
+                while True:
+                    await self._step()
+            except (RedisError, OSError) as exc:
+                log.warning("job worker: redis error, retrying in 1 s: %s", exc)
+                await asyncio.sleep(1.0)
+
+    async def _next_entry(self) -> tuple[bytes, dict[bytes, bytes]] | None:
+        claimed = await self._r.xautoclaim(self.STREAM, self.GROUP, self._consumer,
+                                           min_idle_time=self._idle_ms, start_id="0-0", count=1)
+        if claimed[1]:
+            return claimed[1][0]  # type: ignore[no-any-return]
+        read = await self._r.xreadgroup(self.GROUP, self._consumer, {self.STREAM: ">"},
+                                        count=1, block=1000)
+        return read[0][1][0] if read and read[0][1] else None
+
+    async def _step(self) -> None:
+        entry = await self._next_entry()
+        if entry is None:
+            return
+        msg_id, fields = entry
+        rec = await self.get(fields.get(b"job_id", b"").decode())
+        if rec is not None and rec.status not in FINAL:
+            beat = asyncio.create_task(self._heartbeat(msg_id, rec.id))
+            try:
+                await self._execute(rec)
+            finally:
+                beat.cancel()
+        await self._r.xack(self.STREAM, self.GROUP, msg_id)  # type: ignore[no-untyped-call]
+        await self._r.xdel(self.STREAM, msg_id)
+
+    async def _heartbeat(self, msg_id: bytes, job_id: str) -> None:
+        """Keep our pending entry fresh; notice a cancel written by any gateway."""
+        while True:
+            await asyncio.sleep(min(self._idle_ms / 3000, 2.0))
+            with contextlib.suppress(RedisError, OSError):
+                await self._r.xclaim(  # type: ignore[no-untyped-call]
+                    self.STREAM, self.GROUP, self._consumer, 0, [msg_id], justid=True)
+                status = await self._r.hget(self._key(job_id), "status")
+                if status is not None and json.loads(status) == "cancelled":
+                    self._cancel_local(job_id)
+
+    async def close(self) -> None:
+        await self._stop_workers()
