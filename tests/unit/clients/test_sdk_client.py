@@ -132,13 +132,25 @@ def test_reason_uploads_path_then_asks_by_id(
 ) -> None:
     gw.routes[("POST", "/v1/videos")] = [httpx.Response(200, json=VIDEO)]
     gw.routes[("POST", "/v1/reason")] = [httpx.Response(200, json=RESULT)]
-    res = client.reason(video_file, "Which?", options=["A. x", "B. y"], n=3, voting="majority",
-                        sampling={"temperature": 0.7}, return_traces=True)
+    res = client.reason(
+        video_file,
+        "Which?",
+        options=["A. x", "B. y"],
+        n=3,
+        voting="majority",
+        sampling={"temperature": 0.7},
+        return_traces=True,
+    )
     assert gw.paths() == ["POST /v1/videos", "POST /v1/reason"]
     body = json.loads(gw.bodies[1])
     assert body == {
-        "video_id": VID, "question": "Which?", "options": ["A. x", "B. y"], "n": 3,
-        "voting": "majority", "sampling": {"temperature": 0.7}, "return_traces": True,
+        "video_id": VID,
+        "question": "Which?",
+        "options": ["A. x", "B. y"],
+        "n": 3,
+        "voting": "majority",
+        "sampling": {"temperature": 0.7},
+        "return_traces": True,
         "async": False,
     }
     assert isinstance(res, ReasonResult)
@@ -179,8 +191,9 @@ def test_reason_202_polls_job_until_done(gw: FakeGateway, client: Client) -> Non
         httpx.Response(200, json={**job, "status": "done", "result": RESULT}),
     ]
     progress: list[str] = []
-    res = client.reason(VID, "q", async_=True, poll=0.01,
-                        job_progress=lambda j, _t: progress.append(j.status))
+    res = client.reason(
+        VID, "q", async_=True, poll=0.01, job_progress=lambda j, _t: progress.append(j.status)
+    )
     assert json.loads(gw.bodies[0])["async"] is True
     assert res.answer == "B"
     assert progress == ["running", "done"]
@@ -188,8 +201,13 @@ def test_reason_202_polls_job_until_done(gw: FakeGateway, client: Client) -> Non
 
 JOB_ENDINGS = [
     # (final job object, expected exception)
-    ({"status": "failed", "error": {"type": "timeout_error", "code": "backend_timeout",
-                                    "message": "slow"}}, TimeoutError),  # typed from error body
+    (
+        {
+            "status": "failed",
+            "error": {"type": "timeout_error", "code": "backend_timeout", "message": "slow"},
+        },
+        TimeoutError,
+    ),  # typed from error body
     ({"status": "cancelled"}, JobCancelledError),  # cancelled by someone else
 ]
 
@@ -212,8 +230,9 @@ def test_wait_for_job_gives_up_at_its_timeout(gw: FakeGateway, client: Client) -
 
 
 def test_retry_honours_retry_after(gw: FakeGateway, client: Client) -> None:
-    busy = httpx.Response(429, json=_err(429, "too_many_requests", "rate_limit_error"),
-                          headers={"Retry-After": "0.4"})
+    busy = httpx.Response(
+        429, json=_err(429, "too_many_requests", "rate_limit_error"), headers={"Retry-After": "0.4"}
+    )
     gw.routes[("GET", "/v1/models")] = [busy, httpx.Response(200, json={"data": [{"id": "m"}]})]
     start = time.monotonic()
     models = client.models()
@@ -225,8 +244,9 @@ def test_retry_honours_retry_after(gw: FakeGateway, client: Client) -> None:
 
 def test_retries_are_bounded(gw: FakeGateway) -> None:
     gw.routes[("GET", "/v1/models")] = [
-        httpx.Response(503, json=_err(503, "overloaded", "service_unavailable"),
-                       headers={"Retry-After": "0"})
+        httpx.Response(
+            503, json=_err(503, "overloaded", "service_unavailable"), headers={"Retry-After": "0"}
+        )
     ]
     client = Client("http://gw", max_retries=2, transport=httpx.MockTransport(gw))
     with pytest.raises(ServiceUnavailableError) as info:
@@ -239,7 +259,9 @@ def test_upload_is_resent_whole_after_503(
     gw: FakeGateway, client: Client, video_file: Path
 ) -> None:
     gw.routes[("POST", "/v1/videos")] = [
-        httpx.Response(503, json=_err(503, "busy", "service_unavailable"), headers={"Retry-After": "0"}),
+        httpx.Response(
+            503, json=_err(503, "busy", "service_unavailable"), headers={"Retry-After": "0"}
+        ),
         httpx.Response(201, json=VIDEO),
     ]
     client.upload_video(video_file)
@@ -256,11 +278,16 @@ ERROR_CASES = [
 
 @pytest.mark.parametrize(("route", "status", "code", "exc"), ERROR_CASES)
 def test_errors_are_typed_and_not_retried(
-    gw: FakeGateway, client: Client, route: tuple[str, str], status: int, code: str,
+    gw: FakeGateway,
+    client: Client,
+    route: tuple[str, str],
+    status: int,
+    code: str,
     exc: type[Exception],
 ) -> None:
-    gw.routes[route] = [httpx.Response(status, json=_err(status, code),
-                                       headers={"X-Request-ID": "r9"})]
+    gw.routes[route] = [
+        httpx.Response(status, json=_err(status, code), headers={"X-Request-ID": "r9"})
+    ]
     with pytest.raises(exc) as info:
         client.get_video(VID)
     assert info.value.code == code and info.value.request_id == "r9"  # type: ignore[attr-defined]
@@ -312,8 +339,9 @@ def test_delete_and_cancel(gw: FakeGateway, client: Client) -> None:
 
 
 async def test_async_client_reason_upload_and_retry(gw: FakeGateway, video_file: Path) -> None:
-    busy = httpx.Response(429, json=_err(429, "busy", "rate_limit_error"),
-                          headers={"Retry-After": "0.1"})
+    busy = httpx.Response(
+        429, json=_err(429, "busy", "rate_limit_error"), headers={"Retry-After": "0.1"}
+    )
     gw.routes[("POST", "/v1/videos")] = [httpx.Response(201, json=VIDEO)]
     gw.routes[("POST", "/v1/reason")] = [busy, httpx.Response(200, json=RESULT)]
     seen: list[int] = []
@@ -325,9 +353,13 @@ async def test_async_client_reason_upload_and_retry(gw: FakeGateway, video_file:
 
 
 async def test_async_client_errors_and_jobs(gw: FakeGateway) -> None:
-    gw.routes[("GET", "/v1/jobs/j")] = [httpx.Response(200, json={"id": "j", "status": "cancelled"})]
+    gw.routes[("GET", "/v1/jobs/j")] = [
+        httpx.Response(200, json={"id": "j", "status": "cancelled"})
+    ]
     gw.routes[("GET", "/v1/models")] = [
-        httpx.Response(429, json=_err(429, "busy", "rate_limit_error"), headers={"Retry-After": "0"})
+        httpx.Response(
+            429, json=_err(429, "busy", "rate_limit_error"), headers={"Retry-After": "0"}
+        )
     ]
     async with AsyncClient("http://gw", max_retries=1, transport=httpx.MockTransport(gw)) as c:
         with pytest.raises(JobCancelledError):

@@ -45,7 +45,12 @@ def test_status_maps_to_class(status: int, cls: type[E.APIError]) -> None:
     err = E.error_from_response(resp)
     assert type(err) is cls
     assert isinstance(err, E.APIError) and isinstance(err, E.O3Error)
-    assert (err.status, err.code, err.param, err.request_id) == (status, "some_code", "video", "rid-1")
+    assert (err.status, err.code, err.param, err.request_id) == (
+        status,
+        "some_code",
+        "video",
+        "rid-1",
+    )
     assert err.message == "msg some_code"
     assert "some_code" in str(err) and "rid-1" in str(err)
 
@@ -61,10 +66,7 @@ ODD_BODIES = [
 
 @pytest.mark.parametrize(("body", "fragment"), ODD_BODIES)
 def test_odd_bodies_still_map(body: object, fragment: str) -> None:
-    if isinstance(body, str):
-        resp = httpx.Response(400, text=body)
-    else:
-        resp = _response(400, body)
+    resp = httpx.Response(400, text=body) if isinstance(body, str) else _response(400, body)
     err = E.error_from_response(resp)
     assert isinstance(err, E.BadRequestError)
     assert fragment in err.message
@@ -86,7 +88,9 @@ def test_retry_after_seconds_and_date() -> None:
 
 
 def test_rate_limit_error_carries_retry_after() -> None:
-    err = E.error_from_response(_response(429, _body("busy", "rate_limit_error"), {"Retry-After": "7"}))
+    err = E.error_from_response(
+        _response(429, _body("busy", "rate_limit_error"), {"Retry-After": "7"})
+    )
     assert isinstance(err, E.RateLimitError) and err.retry_after == 7.0
 
 
@@ -95,7 +99,11 @@ JOB_BODIES = [
     ({"type": "timeout_error", "code": "backend_timeout", "message": "m"}, E.TimeoutError, 504),
     ({"type": "invalid_request_error", "code": "video_not_found"}, E.NotFoundError, 404),
     ({"type": "invalid_request_error", "code": "prompt_too_long"}, E.BadRequestError, 400),
-    ({"type": "service_unavailable", "code": "backend_unavailable"}, E.ServiceUnavailableError, 503),
+    (
+        {"type": "service_unavailable", "code": "backend_unavailable"},
+        E.ServiceUnavailableError,
+        503,
+    ),
     ({"type": "server_error"}, E.ServerError, 500),
     ({}, E.ServerError, 500),  # empty body: still an error, never a crash
 ]
