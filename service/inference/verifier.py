@@ -1,0 +1,169 @@
+"""Evidence verification: each trace's cited boxes, cropped and rated by the model,
+become that trace's voting weight (SPEC sections 4.3-4.4).
+
+For every votable trace, each cited box is cropped from the fed frame nearest to the
+mention's time (boxes are in fed pixels; clipped to the frame, at least 1x1 px), the
+crop is upsampled (bicubic) to the fed frame size, and the scorer prompt
+(`prompt.build_scorer_prompt`: the scorer system prompt, rubric, question, crops) is
+sent with `backend.score` (greedy). The first 0/1/2 digit of the reply is the score.
+
+Weight modes:
+- CODE (default, the released code): ONE call per trace with all its crops;
+  2 -> 1.0, 1 -> 0.6, 0 or unreadable -> 0.2. No crops, or more than `MAX_CROPS`
+  (10), counts as no evidence: weight 0.2 and no call.
+- PAPER (the paper's text, "average the 0/1/2 scores over the trace's objects"):
+  ONE call per distinct object (normalised name) with that object's crops (its first
+  `MAX_CROPS` if it has more); an unreadable reply scores 0; the mean score s in
+  [0, 2] maps to weight 0.2 + 0.4 * s, the straight line through the code mapping's
+  end points (0 -> 0.2, 1 -> 0.6, 2 -> 1.0), so a verified trace never weighs 0.
+  No evidence -> 0.2 as in CODE mode.
+
+Unvotable traces (no answer or no think) get weight 0 and are not scored. All scoring
+calls of one request go out concurrently, at most `max_concurrency` at a time. A
+`BackendError` from one scoring call is not fatal: that call counts as unreadable and
+the trace's result says so (`failed`); cancellation propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PIL import Image
+
+from service.grounding.prompt import build_scorer_prompt
+from service.grounding.types import Box, EvidenceItem, ParsedTrace
+from service.inference.backend import Backend, BackendError
+from service.inference.normalize import normalize_answer
+from service.inference.types import WeightMode
+from service.video.frameset import FrameSet
+
+MAX_CROPS = 10
+NO_EVIDENCE_WEIGHT = 0.2
+CODE_WEIGHTS = {2: 1.0, 1: 0.6, 0: 0.2}
+UNREADABLE_WEIGHT = 0.2
+_DIGIT = re.compile(r"[012]")
+
+
+@dataclass(frozen=True)
+class TraceVerification:
+    """The verifier's result for one trace."""
+
+    weight: float
+    score: float | None = None  # mean 0..2 score; None when nothing was rated
+    calls: int = 0              # scoring calls made for this trace
+    failed: bool = False        # a scoring call raised a BackendError
+
+
+@dataclass(frozen=True)
+class _Call:
+    trace: int
+    crops: tuple[Image.Image, ...]
+
+
+def parse_score(reply: str) -> int | None:
+    """The first 0/1/2 digit in the scorer's reply, or None (never raises).
+
+    >>> parse_score(" 2"), parse_score("Score: 1."), parse_score("three"), parse_score("5")
+    (2, 1, None, None)
+    """
+    m = _DIGIT.search(reply)
+    return int(m.group()) if m else None
+
+
+def crop_evidence(frames: FrameSet, time: float, box: Box) -> Image.Image:
+    """The `box` (fed pixels) cut from the fed frame nearest to `time`, upsampled
+    (bicubic) to that frame's size."""
+    frame = frames.frames[_nearest(frames.meta.times, time)]
+    w, h = frame.size
+    x1 = min(max(round(box[0]), 0), w - 1)
+    y1 = min(max(round(box[1]), 0), h - 1)
+    x2 = min(max(round(box[2]), x1 + 1), w)
+    y2 = min(max(round(box[3]), y1 + 1), h)
+    return frame.crop((x1, y1, x2, y2)).resize((w, h), Image.Resampling.BICUBIC)
+
+
+def _nearest(times: Sequence[float], t: float) -> int:
+    return min(range(len(times)), key=lambda i: (abs(times[i] - t), i))
+
+
+def _crops(frames: FrameSet, items: Sequence[EvidenceItem]) -> tuple[Image.Image, ...]:
+    return tuple(crop_evidence(frames, it.time, b) for it in items for b in it.boxes)
+
+
+def _box_count(items: Sequence[EvidenceItem]) -> int:
+    return sum(len(it.boxes) for it in items)
+
+
+def _plan(
+    frames: FrameSet, traces: Sequence[ParsedTrace], mode: WeightMode
+) -> list[_Call]:
+    """The scoring calls to make (crops are only cut for calls that will happen)."""
+    calls: list[_Call] = []
+    for i, t in enumerate(traces):
+        if not t.votable or not frames.frames:
+            continue
+        if mode is WeightMode.CODE:
+            if 0 < _box_count(t.evidence) <= MAX_CROPS:
+                calls.append(_Call(i, _crops(frames, t.evidence)))
+            continue
+        for items in _by_object(t.evidence).values():
+            calls.append(_Call(i, _crops(frames, items)[:MAX_CROPS]))
+    return [c for c in calls if c.crops]
+
+
+def _by_object(items: Sequence[EvidenceItem]) -> dict[str, list[EvidenceItem]]:
+    groups: dict[str, list[EvidenceItem]] = {}
+    for it in items:
+        if it.boxes:
+            groups.setdefault(normalize_answer(it.name), []).append(it)
+    return groups
+
+
+async def verify(
+    backend: Backend,
+    frames: FrameSet,
+    question: str,
+    traces: Sequence[ParsedTrace],
+    *,
+    mode: WeightMode = WeightMode.CODE,
+    max_concurrency: int = 8,
+) -> tuple[TraceVerification, ...]:
+    """One `TraceVerification` per trace, in order; see the module docstring."""
+    calls = _plan(frames, traces, mode)
+    gate = asyncio.Semaphore(max(1, max_concurrency))
+
+    async def run(call: _Call) -> tuple[int | None, bool]:
+        async with gate:
+            try:
+                prompt = build_scorer_prompt(question, len(call.crops))
+                reply = await backend.score(prompt, call.crops)
+            except BackendError:
+                return None, True
+            return parse_score(reply), False
+
+    results = await asyncio.gather(*(run(c) for c in calls))
+    return tuple(_combine(i, t, calls, results, mode) for i, t in enumerate(traces))
+
+
+def _combine(
+    index: int,
+    trace: ParsedTrace,
+    calls: Sequence[_Call],
+    results: Sequence[tuple[int | None, bool]],
+    mode: WeightMode,
+) -> TraceVerification:
+    mine = [r for c, r in zip(calls, results, strict=True) if c.trace == index]
+    if not trace.votable:
+        return TraceVerification(0.0)
+    if not mine:
+        return TraceVerification(NO_EVIDENCE_WEIGHT)
+    failed = any(f for _, f in mine)
+    if mode is WeightMode.CODE:
+        score = mine[0][0]
+        weight = UNREADABLE_WEIGHT if score is None else CODE_WEIGHTS[score]
+        return TraceVerification(weight, None if score is None else float(score), 1, failed)
+    mean = sum(s or 0 for s, _ in mine) / len(mine)
+    return TraceVerification(0.2 + 0.4 * mean, mean, len(mine), failed)
