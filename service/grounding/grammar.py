@@ -76,8 +76,11 @@ THINK_CLOSE = re.compile(_close("think"), _FLAGS)
 ANSWER_OPEN = re.compile(_open("answer"), _FLAGS)
 ANSWER_CLOSE = re.compile(_close("answer"), _FLAGS)
 
-NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d{1,3})?")
-"""A decimal number as the model may write it: `9`, `9.`, `9.0`, `.5`, `-3`, `1e2`."""
+NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]{1,3})?")
+"""A decimal number as the model may write it: `9`, `9.`, `9.0`, `.5`, `-3`, `1e2`.
+
+ASCII digits only, so `float()` of a match never raises (it may be inf: callers check).
+"""
 
 EVIDENCE_TAG = re.compile(
     rf"(?P<obj>{_open('obj')}(?P<name>[^<]*){_close('obj')})"
@@ -89,29 +92,33 @@ EVIDENCE_TAG = re.compile(
 
 TAG_CANONICAL = {"obj": ("<obj>", "</obj>"), "box": ("<box>", "</box>"), "t": ("<t>", "</t>")}
 
-BOX_CANONICAL = re.compile(r"\[\d+,\d+,\d+,\d+\]")
+BOX_CANONICAL = re.compile(r"\[[0-9]+,[0-9]+,[0-9]+,[0-9]+\]")
 """A box written exactly as `format_box` writes it."""
 
 BETWEEN_BOXES = re.compile(r"[\s,;]*")
 """What may sit between `</obj>` and `<box>`, or between two boxes (canonical: nothing)."""
 
-BEFORE_TIME = re.compile(r"[\s,]*(?:at)?\s*", _FLAGS)
+BEFORE_TIME = re.compile(r"[\s,]*(?:at\s*)?", _FLAGS)
 """What may sit between the last `</box>` and `<t>` (canonical: exactly `at`)."""
 
 TEMPORAL_SPAN = re.compile(
-    rf"{_open('t')}\s*(?P<a>{NUMBER.pattern})\s*s?\s*{_close('t')}\s*s?"
-    rf"\s*(?:to|-|–|until|and)\s*"
-    rf"{_open('t')}\s*(?P<b>{NUMBER.pattern})\s*s?\s*{_close('t')}",
+    rf"{_open('t')}\s*(?P<a>{NUMBER.pattern})\s*(?:s\s*)?{_close('t')}\s*(?:s\s*)?"
+    rf"(?:to|until|and|-|–)\s*"
+    rf"{_open('t')}\s*(?P<b>{NUMBER.pattern})\s*(?:s\s*)?{_close('t')}",
     _FLAGS,
 )
 """`<t>a</t>s to <t>b</t>s`, with lenient spacing and separators."""
 
 UNTAGGED_SPAN = re.compile(
-    rf"(?P<a>{NUMBER.pattern})\s*(?:s|sec|seconds?)?\s*(?:to|-|–|until)\s*"
-    rf"(?P<b>{NUMBER.pattern})\s*(?:s|sec|seconds?)?",
+    rf"(?P<a>{NUMBER.pattern})\s*(?:(?:seconds?|secs?|s)\s*)?(?:to|until|-|–)\s*"
+    rf"(?P<b>{NUMBER.pattern})",
     _FLAGS,
 )
-"""A span written without `<t>` tags: `From 3.2s to 5.0s`, `3.2 - 5.0 seconds`."""
+"""A span written without `<t>` tags: `From 3.2s to 5.0s`, `3.2 - 5.0 seconds`.
+
+All patterns here avoid two adjacent quantifiers that can match the same characters
+(`\\s*s?\\s*`), which would backtrack quadratically on long whitespace runs.
+"""
 
 CORRECT_OPTION = re.compile(r"correct\s*option\s*[:：]?", _FLAGS)
 """The temporal-MCQ marker before the option letter."""
