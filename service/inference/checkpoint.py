@@ -1,0 +1,121 @@
+"""What a checkpoint directory is, without loading it; and the context-limit advice.
+
+Owns:
+- `inspect_checkpoint(path)`: the model id, a content revision, whether the directory
+  is the project's random tiny model, and the text context length -- read from the
+  Hugging Face layout (config.json, weights index) with json and hashlib only, so the
+  gateway can label answers without importing torch.
+- `too_long_advice(...)`: the one wording of "your prompt is too long, drop this
+  many frames or shrink to this many pixels", shared by every backend.
+
+Invariants:
+- `revision` changes when config.json or the weights change: it is a sha256 over
+  config.json and the weights index (sharded checkpoints), or the whole weights file
+  when it is small (<= 64 MiB, e.g. the tiny model), or its safetensors header and
+  size otherwise (hashing 15 GB at start-up is not an option).
+- Nothing here imports torch, transformers or PIL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TINY_MARKER_KEY = "o3_random_tiny_model"
+TINY_MARKER_FILE = "TINY_MODEL.txt"
+PIXELS_PER_TOKEN = 28 * 28  # one merged Qwen2.5-VL vision token covers 28x28 pixels
+_SMALL_WEIGHTS = 64 * 1024 * 1024
+
+
+class CheckpointError(ValueError):
+    """The directory is not a loadable Hugging Face checkpoint; the message says why."""
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    path: Path
+    model_id: str
+    revision: str
+    random_tiny_model: bool
+    max_positions: int | None  # text context length, when config.json states one
+    model_type: str
+
+
+def inspect_checkpoint(path: Path | str) -> CheckpointInfo:
+    """Read a checkpoint directory's identity; raises `CheckpointError` if it is not one."""
+    root = Path(path).expanduser().resolve()
+    config = _read_config(root)
+    text = config.get("text_config") or {}
+    max_pos = text.get("max_position_embeddings", config.get("max_position_embeddings"))
+    return CheckpointInfo(
+        path=root,
+        model_id=root.name,
+        revision=_revision(root),
+        random_tiny_model=bool(config.get(TINY_MARKER_KEY)) or (root / TINY_MARKER_FILE).exists(),
+        max_positions=int(max_pos) if max_pos else None,
+        model_type=str(config.get("model_type", "")),
+    )
+
+
+def _read_config(root: Path) -> dict[str, Any]:
+    if not root.is_dir():
+        raise CheckpointError(f"checkpoint {root} is not a directory")
+    config_path = root / "config.json"
+    if not config_path.is_file():
+        raise CheckpointError(f"checkpoint {root} has no config.json (Hugging Face layout)")
+    try:
+        loaded = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"cannot read {config_path}: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise CheckpointError(f"{config_path} is not a JSON object")
+    return loaded
+
+
+def _revision(root: Path) -> str:
+    digest = hashlib.sha256((root / "config.json").read_bytes())
+    index = root / "model.safetensors.index.json"
+    single = root / "model.safetensors"
+    if index.is_file():
+        digest.update(index.read_bytes())
+    elif single.is_file():
+        digest.update(_weights_fingerprint(single))
+    return digest.hexdigest()[:16]
+
+
+def _weights_fingerprint(weights: Path) -> bytes:
+    size = weights.stat().st_size
+    if size <= _SMALL_WEIGHTS:
+        return weights.read_bytes()
+    with weights.open("rb") as fh:
+        header_len = int.from_bytes(fh.read(8), "little")
+        return size.to_bytes(8, "little") + fh.read(min(header_len, _SMALL_WEIGHTS))
+
+
+def too_long_advice(
+    prompt_tokens: int,
+    limit: int,
+    n_images: int,
+    tokens_per_image: float,
+) -> str:
+    """Say how many frames to drop, or which pixel budget to use, to fit `limit` tokens.
+
+    `prompt_tokens` is what the prompt needs, `limit` what the model allows for it;
+    `tokens_per_image` the mean vision tokens per frame (0 if unknown).
+    """
+    excess = prompt_tokens - limit
+    head = f"the prompt needs {prompt_tokens} tokens but the model allows {limit}"
+    if n_images <= 0 or tokens_per_image <= 0:
+        return f"{head}; shorten the question"
+    drop = min(n_images, math.ceil(excess / tokens_per_image))
+    text_tokens = prompt_tokens - n_images * tokens_per_image
+    per_image = math.floor((limit - text_tokens) / n_images)
+    advice = f"{head}: drop at least {drop} of {n_images} frames (about "
+    advice += f"{tokens_per_image:.0f} tokens each)"
+    if per_image >= 4:
+        advice += f", or lower max_pixels to {per_image * PIXELS_PER_TOKEN} per frame"
+    return advice

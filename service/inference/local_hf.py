@@ -1,0 +1,339 @@
+"""The local transformers backend: a Qwen2.5-VL checkpoint directory, in-process.
+
+Owns loading a Hugging Face Qwen2.5-VL checkpoint (the real Open-o3 Video weights or
+the tiny random one from `training.tiny`) and running `generate` on it.
+
+Invariants:
+- torch and transformers are imported lazily, inside functions: importing this module
+  costs nothing, so the gateway imports it without them installed.
+- One load per process and checkpoint: `_LOADED` caches (path, device, dtype) -> model.
+- Frames go in as IMAGES through the image processor (no torchvision needed): the
+  prompt is rendered by `service.grounding.prompt.to_hf_messages`, then the
+  processor's chat template, then `processor(text=..., images=...)`.
+- `sample` makes ONE `generate` call with `num_return_sequences=n`; every sampling
+  parameter is passed explicitly (a fresh GenerationConfig, never the checkpoint's).
+  Temperature 0 is greedy: one sequence, repeated n times (they would be identical).
+- Work runs off the event loop (`asyncio.to_thread`), at most `max_concurrency`
+  generate calls at once (a thread semaphore, so it works from any event loop).
+  Seeded calls also hold a process-wide lock: torch's RNG is global.
+- A prompt longer than the model's context raises `PromptTooLong` with advice;
+  `max_new_tokens` is clamped to what is left of the context (finish_reason "length").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from service.grounding.prompt import image_slots, to_hf_messages
+from service.grounding.types import Prompt
+from service.inference.backend import (
+    GREEDY,
+    BackendBadRequest,
+    BackendHealth,
+    BackendUnavailable,
+    Completion,
+    PromptTooLong,
+    SampleResult,
+    SamplingParams,
+    Usage,
+)
+from service.inference.checkpoint import CheckpointInfo, inspect_checkpoint, too_long_advice
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model and its processor, loaded once per process."""
+
+    model: Any
+    processor: Any
+    device: str
+    dtype: str
+    max_positions: int
+    eos_ids: frozenset[int]
+    pad_id: int
+    image_token_id: int
+
+
+_LOADED: dict[tuple[str, str, str], LoadedModel] = {}
+_LOAD_LOCK = threading.Lock()
+_RNG_LOCK = threading.Lock()
+_DEFAULT_CONTEXT = 32768
+
+
+def load_processor(path: Path | str) -> Any:
+    """The checkpoint's processor; the image-only variant where torchvision is missing.
+
+    transformers builds Qwen2.5-VL's video processor with torchvision only; frames go
+    in as images here, so without torchvision the same files load into
+    `_image_only_class()` (tokenizer + image processor + chat template).
+    """
+    if _module("transformers.utils").is_torchvision_available():
+        return _module("transformers").AutoProcessor.from_pretrained(str(path))
+    return _image_only_class().from_pretrained(str(path))
+
+
+def _module(name: str) -> Any:
+    """Import lazily, typed as Any (torch and transformers stay optional)."""
+    return importlib.import_module(name)
+
+
+_IMAGE_ONLY: list[Any] = []
+
+
+def _image_only_class() -> Any:
+    """`Qwen2_5_VLProcessor` without its video processor (built once, lazily)."""
+    if _IMAGE_ONLY:
+        return _IMAGE_ONLY[0]
+    base = _module("transformers").Qwen2_5_VLProcessor
+    mixin = _module("transformers.processing_utils").ProcessorMixin
+
+    class ImageOnlyQwen2_5_VLProcessor(base):  # type: ignore[misc,valid-type]
+        """Tokenizer + image processor + chat template; refuses `videos=`."""
+
+        def __init__(
+            self, image_processor: Any = None, tokenizer: Any = None,
+            chat_template: str | None = None, **kwargs: Any,
+        ) -> None:
+            self.image_token = getattr(tokenizer, "image_token", None) or "<|image_pad|>"
+            self.video_token = getattr(tokenizer, "video_token", None) or "<|video_pad|>"
+            self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
+            self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
+            mixin.__init__(
+                self, image_processor, tokenizer, chat_template=chat_template, **kwargs
+            )
+
+    _IMAGE_ONLY.append(ImageOnlyQwen2_5_VLProcessor)
+    return ImageOnlyQwen2_5_VLProcessor
+
+
+def _resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    return "cuda" if _module("torch").cuda.is_available() else "cpu"
+
+
+def _resolve_dtype(dtype: str, device: str) -> Any:
+    torch = _module("torch")
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, dtype)
+
+
+def load_model(info: CheckpointInfo, device: str = "auto", dtype: str = "auto") -> LoadedModel:
+    """Load (or return the cached) model + processor for a checkpoint directory."""
+    key = (str(info.path), device, dtype)
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            _LOADED[key] = _load(info, device, dtype)
+        return _LOADED[key]
+
+
+def _load(info: CheckpointInfo, device: str, dtype: str) -> LoadedModel:
+    model_class = _module("transformers").Qwen2_5_VLForConditionalGeneration
+    dev = _resolve_device(device)
+    torch_dtype = _resolve_dtype(dtype, dev)
+    model = model_class.from_pretrained(str(info.path), dtype=torch_dtype)
+    model = model.to(dev).eval()
+    processor = load_processor(info.path)
+    gen = model.generation_config
+    eos = gen.eos_token_id if gen.eos_token_id is not None else []
+    eos_ids = frozenset([eos] if isinstance(eos, int) else eos)
+    tok = processor.tokenizer
+    pad = gen.pad_token_id if gen.pad_token_id is not None else tok.pad_token_id
+    return LoadedModel(
+        model=model, processor=processor, device=dev, dtype=str(torch_dtype),
+        max_positions=info.max_positions or _DEFAULT_CONTEXT,
+        eos_ids=eos_ids | {tok.eos_token_id}, pad_id=int(pad if pad is not None else 0),
+        image_token_id=int(model.config.image_token_id),
+    )
+
+
+class LocalHFBackend:
+    """Backend protocol on a local Qwen2.5-VL checkpoint directory (transformers)."""
+
+    def __init__(
+        self,
+        checkpoint: Path | str,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        max_concurrency: int = 1,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        self._info = inspect_checkpoint(checkpoint)
+        self._device = device
+        self._dtype = dtype
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self.generate_calls = 0  # how many times `model.generate` ran (tests, metrics)
+
+    @property
+    def model_id(self) -> str:
+        return self._info.model_id
+
+    @property
+    def revision(self) -> str:
+        return self._info.revision
+
+    @property
+    def info(self) -> CheckpointInfo:
+        return self._info
+
+    @property
+    def loaded(self) -> bool:
+        return (str(self._info.path), self._device, self._dtype) in _LOADED
+
+    async def load(self) -> None:
+        """Load the model now (off the event loop) instead of on the first request."""
+        await asyncio.to_thread(self._model)
+
+    async def sample(
+        self,
+        prompt: Prompt,
+        images: Sequence[Image.Image],
+        n: int,
+        sampling: SamplingParams,
+    ) -> SampleResult:
+        _check_request(prompt, images, n, sampling)
+        return await asyncio.to_thread(self._run, prompt, list(images), n, sampling)
+
+    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> str:
+        result = await self.sample(prompt, images, 1, GREEDY)
+        return result.completions[0].text
+
+    async def health(self) -> BackendHealth:
+        try:
+            loaded = await asyncio.to_thread(self._model)
+        except Exception as exc:  # a broken checkpoint is "not ready", with the reason
+            return BackendHealth(False, self.model_id, f"load failed: {exc}")
+        detail = f"loaded on {loaded.device} ({loaded.dtype})"
+        if self._info.random_tiny_model:
+            detail += "; random tiny model"
+        return BackendHealth(True, self.model_id, detail)
+
+    async def close(self) -> None:
+        return None  # the model stays cached for the process (one load per process)
+
+    def _model(self) -> LoadedModel:
+        try:
+            return load_model(self._info, self._device, self._dtype)
+        except (OSError, ValueError) as exc:
+            raise BackendUnavailable(f"cannot load {self._info.path}: {exc}") from exc
+
+    def _run(
+        self, prompt: Prompt, images: list[Image.Image], n: int, sampling: SamplingParams
+    ) -> SampleResult:
+        loaded = self._model()
+        with self._slots:
+            inputs = encode_prompt(loaded, prompt, images)
+            max_new = _budget(loaded, inputs, prompt.image_count, sampling.max_tokens)
+            greedy = sampling.temperature <= 0
+            rows = 1 if greedy else n
+            sequences = self._generate(loaded, inputs, rows, max_new, sampling)
+        prompt_len = int(inputs["input_ids"].shape[1])
+        comps = _completions(loaded, sequences[:, prompt_len:], max_new)
+        comps = comps * n if greedy else comps
+        return SampleResult(tuple(comps), Usage(prompt_len, sum(c.tokens for c in comps)))
+
+    def _generate(
+        self, loaded: LoadedModel, inputs: Any, rows: int, max_new: int,
+        sampling: SamplingParams,
+    ) -> Any:
+        torch = _module("torch")
+        config = generation_config(loaded, rows, max_new, sampling)
+        self.generate_calls += 1
+        with torch.inference_mode():
+            if sampling.seed is None or sampling.temperature <= 0:
+                return loaded.model.generate(**inputs, generation_config=config)
+            with _RNG_LOCK, torch.random.fork_rng(devices=_rng_devices(loaded)):
+                torch.manual_seed(sampling.seed)
+                return loaded.model.generate(**inputs, generation_config=config)
+
+
+def _rng_devices(loaded: LoadedModel) -> list[int]:
+    if loaded.device.startswith("cuda"):
+        return [_module("torch").device(loaded.device).index or 0]
+    return []
+
+
+def _check_request(
+    prompt: Prompt, images: Sequence[Image.Image], n: int, sampling: SamplingParams
+) -> None:
+    if n < 1:
+        raise BackendBadRequest(f"n must be >= 1, got {n}")
+    if sampling.max_tokens < 1:
+        raise BackendBadRequest(f"max_tokens must be >= 1, got {sampling.max_tokens}")
+    needed = max(image_slots(prompt), default=-1) + 1
+    if needed > len(images):
+        raise BackendBadRequest(
+            f"the prompt refers to {needed} images but {len(images)} were given"
+        )
+
+
+def encode_prompt(loaded: LoadedModel, prompt: Prompt, images: Sequence[Image.Image]) -> Any:
+    """Prompt + frames -> model inputs (input_ids, pixel_values, image_grid_thw...)."""
+    processor = loaded.processor
+    text = processor.apply_chat_template(
+        to_hf_messages(prompt), tokenize=False, add_generation_prompt=True
+    )
+    kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
+    slots = image_slots(prompt)
+    if slots:
+        kwargs["images"] = [images[i].convert("RGB") for i in slots]
+    return processor(**kwargs).to(loaded.device)
+
+
+def _budget(loaded: LoadedModel, inputs: Any, n_images: int, max_tokens: int) -> int:
+    """Tokens left for generation; raises PromptTooLong when the prompt does not fit."""
+    ids = inputs["input_ids"][0]
+    prompt_len = int(ids.shape[0])
+    room = loaded.max_positions - prompt_len
+    if room >= 1:
+        return min(max_tokens, room)
+    image_tokens = int((ids == loaded.image_token_id).sum())
+    per_image = image_tokens / n_images if n_images else 0.0
+    raise PromptTooLong(
+        too_long_advice(prompt_len + 1, loaded.max_positions, n_images, per_image)
+    )
+
+
+def generation_config(
+    loaded: LoadedModel, rows: int, max_new: int, sampling: SamplingParams
+) -> Any:
+    """A fresh GenerationConfig: every parameter explicit, nothing from the checkpoint."""
+    greedy = sampling.temperature <= 0
+    return _module("transformers").GenerationConfig(
+        do_sample=not greedy,
+        # greedy: the sampling knobs do not apply (None); sampling: all explicit, and
+        # top_k 0 is "off" (the checkpoint's own config may say top_k=1, near-greedy)
+        temperature=None if greedy else sampling.temperature,
+        top_p=None if greedy else sampling.top_p,
+        top_k=None if greedy else max(sampling.top_k, 0),
+        repetition_penalty=sampling.repetition_penalty,
+        max_new_tokens=max_new,
+        num_return_sequences=rows,
+        eos_token_id=sorted(loaded.eos_ids),
+        pad_token_id=loaded.pad_id,
+    )
+
+
+def _completions(loaded: LoadedModel, generated: Any, max_new: int) -> list[Completion]:
+    """Decode each generated row up to its first end-of-sequence token."""
+    tokenizer = loaded.processor.tokenizer
+    out: list[Completion] = []
+    for row in generated.tolist():
+        end = next((i for i, tok in enumerate(row) if tok in loaded.eos_ids), None)
+        kept = row if end is None else row[:end]
+        text = tokenizer.decode(kept, skip_special_tokens=True)
+        tokens = len(kept) + (0 if end is None else 1)
+        reason = "stop" if end is not None or len(kept) < max_new else "length"
+        out.append(Completion(text, reason, tokens))
+    return out
