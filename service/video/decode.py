@@ -1,0 +1,170 @@
+"""Decode exactly the frames a sample needs, converted to what the model is fed.
+
+Owns `decode_at` (the sampler's decoder) and `decode_all_at` (the decode-everything
+reference used by tests and the benchmark). Invariants:
+- Targets are visited in time order. For each, the decoder seeks to the last keyframe
+  at or before it ONLY when that keyframe lies after the last decoded frame; otherwise
+  it decodes on, because every frame between here and the target must be decoded
+  anyway and a seek would only repeat work. So the frames decoded are the union of
+  the spans [keyframe(t), t] over targets: the floor the keyframe layout allows.
+- The frame returned for a target is the first one whose pts is at or after the
+  target minus half a frame interval (the nearest frame for constant frame rates);
+  its time is that frame's own pts, so variable frame rate videos get true times.
+- Conversion to RGB and resize (bicubic, in libswscale) happen in one `reformat`
+  call at the coded orientation; rotation to display orientation is then a lossless
+  PIL transpose of the small image.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av.error
+from av.container import InputContainer
+from av.video.frame import VideoFrame
+from av.video.stream import VideoStream
+from PIL import Image
+
+from service.video.errors import NoDecodableFrames, TruncatedVideo
+from service.video.index import Keyframe
+from service.video.probe import VideoInfo, open_container, video_stream
+
+_TRANSPOSE = {
+    90: Image.Transpose.ROTATE_270,  # PIL rotates counter-clockwise; 270 ccw = 90 cw
+    180: Image.Transpose.ROTATE_180,
+    270: Image.Transpose.ROTATE_90,
+}
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    time: float
+    image: Image.Image
+
+
+@dataclass
+class DecodeStats:
+    decoded_frames: int = 0
+    seeks: int = 0
+
+
+@dataclass
+class _Cursor:
+    """Where the decoder is: the last decoded frame and an iterator that continues."""
+
+    container: InputContainer
+    stream: VideoStream
+    info: VideoInfo
+    stats: DecodeStats
+    last: tuple[float, VideoFrame] | None = None
+    frames: Iterator[VideoFrame] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.frames = self.container.decode(self.stream)
+
+    @property
+    def position(self) -> float:
+        return self.last[0] if self.last else float("-inf")
+
+    def seek(self, keyframe: Keyframe) -> None:
+        self.container.seek(keyframe.seek_ts, stream=self.stream, backward=True)
+        self.frames = self.container.decode(self.stream)
+        self.last = None
+        self.stats.seeks += 1
+
+    def next_frame(self) -> tuple[float, VideoFrame] | None:
+        try:
+            frame = next(self.frames, None)
+        except av.error.FFmpegError as err:
+            raise TruncatedVideo(f"the video stops decoding after {self.position:.2f} s: "
+                                 f"{err}") from err
+        if frame is None or frame.pts is None:
+            return None
+        self.stats.decoded_frames += 1
+        t = float(frame.pts * self.info.time_base) - self.info.start_time
+        self.last = (t, frame)
+        return self.last
+
+
+def decode_at(
+    path: str | Path, info: VideoInfo, times: Sequence[float], fed_size: tuple[int, int]
+) -> tuple[list[DecodedFrame], DecodeStats]:
+    """Decode the frames nearest `times` (sorted) and convert them to `fed_size`.
+
+    `fed_size` is (width, height) in display orientation. Returns one frame per
+    target, in target order, plus how many frames were decoded and seeks made.
+    """
+    stats = DecodeStats()
+    tol = 0.5 / info.fps
+    with open_container(Path(path)) as container:
+        stream = video_stream(container)
+        stream.thread_type = "AUTO"
+        cursor = _Cursor(container, stream, info, stats)
+        out = [_convert(_reach(cursor, t, tol), info, fed_size) for t in sorted(times)]
+    return out, stats
+
+
+def _reach(cursor: _Cursor, target: float, tol: float) -> tuple[float, VideoFrame]:
+    """Advance (seeking only when it saves work) to the frame for `target`."""
+    if cursor.last and cursor.last[0] >= target - tol:
+        return cursor.last  # the same frame serves two close targets
+    keys = cursor.info.keyframes
+    k = bisect.bisect_right([kf.time for kf in keys], target + tol) - 1
+    fresh_start = cursor.stats.decoded_frames == 0 and k == 0  # decoder is at keyframe 0
+    if k >= 0 and keys[k].time > cursor.position and not fresh_start:
+        cursor.seek(keys[k])
+        got = cursor.next_frame()
+        while got is not None and got[0] > target + tol and k > 0:
+            k -= 1  # the index put this keyframe after the target: step back one
+            cursor.seek(keys[k])
+            got = cursor.next_frame()
+        if got is None:
+            return _end_of_stream(cursor, target)
+        if got[0] >= target - tol:
+            return got
+    return _decode_on(cursor, target, tol)
+
+
+def _decode_on(cursor: _Cursor, target: float, tol: float) -> tuple[float, VideoFrame]:
+    while (got := cursor.next_frame()) is not None:
+        if got[0] >= target - tol:
+            return got
+    return _end_of_stream(cursor, target)
+
+
+def _end_of_stream(cursor: _Cursor, target: float) -> tuple[float, VideoFrame]:
+    if cursor.last is not None:
+        return cursor.last  # target past the last frame: the last frame is nearest
+    if cursor.stats.decoded_frames == 0:
+        raise NoDecodableFrames("the video stream contains no decodable frames")
+    raise TruncatedVideo(f"the video ends before {target:.2f} s although its header says "
+                         f"{cursor.info.duration:.2f} s (is the file cut off?)")
+
+
+def _convert(got: tuple[float, VideoFrame], info: VideoInfo, fed: tuple[int, int]) -> DecodedFrame:
+    t, frame = got
+    w, h = (fed[1], fed[0]) if info.rotation % 180 == 90 else fed
+    rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="BICUBIC")
+    image: Image.Image = rgb.to_image()  # type: ignore[no-untyped-call]  # untyped in PyAV
+    if info.rotation in _TRANSPOSE:
+        image = image.transpose(_TRANSPOSE[info.rotation])
+    return DecodedFrame(time=t, image=image)
+
+
+def decode_all_at(
+    path: str | Path, info: VideoInfo, times: Sequence[float], fed_size: tuple[int, int]
+) -> tuple[list[DecodedFrame], DecodeStats]:
+    """Reference: decode every frame from the start, keep the ones `decode_at` would."""
+    stats = DecodeStats()
+    tol = 0.5 / info.fps
+    with open_container(Path(path)) as container:
+        stream = video_stream(container)
+        stream.thread_type = "AUTO"
+        cursor = _Cursor(container, stream, info, stats)
+        out = [_convert(_decode_on(cursor, t, tol), info, fed_size) for t in sorted(times)]
+        while cursor.next_frame() is not None:
+            pass  # a decode-everything baseline decodes everything
+    return out, stats

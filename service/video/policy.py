@@ -1,0 +1,111 @@
+"""Which frames to feed the model, and at what size (SPEC section 1).
+
+Owns `FramePolicy` (request options: frame count, fps, pixel budget), `choose_times`
+and `fit_size`. Pure: no PyAV, no I/O.
+
+Rules, in order:
+- explicit `fps`: one frame every 1/fps seconds from 0, capped at `max_frames`
+  (uniformly thinned when the cap bites);
+- video shorter than `short_video_s`: `short_fps` frames per second, at least
+  `min_frames` (the training recipe: under 8 s, 2 fps, at least 4);
+- otherwise `num_frames` frames uniformly spaced by frame index over all frames
+  (index linspace, rounded), the training recipe with 16.
+Never more frames than the video has; times are sorted, unique, inside the video.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+FACTOR = 28
+MAX_ASPECT = 200.0
+
+
+class _Timing(Protocol):
+    @property
+    def duration(self) -> float: ...
+    @property
+    def fps(self) -> float: ...
+    @property
+    def frame_count(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class FramePolicy:
+    num_frames: int | None = 16
+    fps: float | None = None
+    short_video_s: float = 8.0
+    short_fps: float = 2.0
+    min_frames: int = 4
+    max_frames: int = 256
+    min_pixels: int = 4 * 28 * 28
+    max_pixels: int = 128 * 28 * 28
+
+    def __post_init__(self) -> None:
+        if self.num_frames is not None and self.num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
+        if self.fps is not None and not self.fps > 0:
+            raise ValueError(f"fps must be > 0, got {self.fps}")
+        if not 1 <= self.min_frames <= self.max_frames:
+            raise ValueError(f"need 1 <= min_frames <= max_frames, got "
+                             f"{self.min_frames} and {self.max_frames}")
+        if not FACTOR * FACTOR <= self.min_pixels <= self.max_pixels:
+            raise ValueError(f"need {FACTOR * FACTOR} <= min_pixels <= max_pixels, got "
+                             f"{self.min_pixels} and {self.max_pixels}")
+
+
+def choose_times(info: _Timing, policy: FramePolicy) -> list[float]:
+    """Frame times (seconds from the first frame) to sample, sorted and unique."""
+    total = max(1, info.frame_count)
+    if policy.fps is not None:
+        step = info.fps / policy.fps  # in frames
+        indices = [round(k * step) for k in range(math.ceil(total / step))]
+        if len(indices) > policy.max_frames:
+            indices = _linspace_indices(total, policy.max_frames)
+    else:
+        indices = _linspace_indices(total, _uniform_count(info, policy))
+    indices = sorted({min(i, total - 1) for i in indices})
+    return [i / info.fps for i in indices]
+
+
+def _uniform_count(info: _Timing, policy: FramePolicy) -> int:
+    if info.duration < policy.short_video_s:
+        wanted = max(policy.min_frames, math.floor(info.duration * policy.short_fps))
+    else:
+        wanted = policy.num_frames or 16
+    return max(1, min(wanted, policy.max_frames, max(1, info.frame_count)))
+
+
+def _linspace_indices(total: int, n: int) -> list[int]:
+    """Like `numpy.linspace(0, total - 1, n).round()`: first and last frame included."""
+    if n <= 1:
+        return [0]
+    return [round(k * (total - 1) / (n - 1)) for k in range(n)]
+
+
+def fit_size(
+    width: int, height: int, min_pixels: int, max_pixels: int, factor: int = FACTOR
+) -> tuple[int, int]:
+    """Qwen2.5-VL `smart_resize`: sides multiples of `factor`, area within the budget.
+
+    Returns `(width, height)`. 1280x720 with max 100,352 px -> (420, 224).
+    """
+    if max(width, height) / max(1, min(width, height)) > MAX_ASPECT:
+        raise ValueError(f"aspect ratio of {width}x{height} exceeds {MAX_ASPECT:g}:1")
+    h_bar = max(factor, _round_to(height, factor))
+    w_bar = max(factor, _round_to(width, factor))
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return w_bar, h_bar
+
+
+def _round_to(x: int, factor: int) -> int:
+    return round(x / factor) * factor
