@@ -1,0 +1,303 @@
+"""Training samples from STGR records: frames, prompt, SFT target, RL annotation (SPEC 5).
+
+Owns: resolving a record's media path per `source`, choosing frame times (the sampler's
+uniform times plus the annotated key frames inserted at their times), converting the
+record's normalized boxes to fed-frame pixels, and turning a record into a TRL row.
+
+Invariants:
+- Frames come from `service.video` (probe, choose_times, fit_size, decode_at) and the
+  prompt from `service.grounding.prompt.build_prompt`: what the model sees in training
+  is what it sees when served. Nothing here imports PyAV.
+- Key frames replace the uniform frame nearest to them when closer than half a frame
+  interval, so a time never appears twice; labels carry the DECODED frame times.
+- Every box a sample carries (SFT target text, RL annotation) is in fed-frame integer
+  pixel space, the system the model reads and writes.
+- `visual QA` records are fed as a one-frame "video" at t=0 (the one builder has no
+  image-only prompt); their answer boxes are given in `image_size` pixels or normalized.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from service.grounding import grammar
+from service.grounding.geometry import denormalize_box, scale_box
+from service.grounding.parser import normalize_mcq_letter
+from service.grounding.prompt import (
+    DATASET_TASKS,
+    build_prompt,
+    option_letters_in,
+    to_hf_messages,
+)
+from service.grounding.types import Box, FrameSetMeta, Prompt, TaskType
+from service.video.decode import decode_at
+from service.video.policy import FramePolicy, choose_times, fit_size
+from service.video.probe import VideoInfo, probe_video
+from training.config import DataConfig
+from training.records import (
+    GROUNDED_TASKS,
+    MCQ_TASKS,
+    TEMPORAL_TASKS,
+    RecordKind,
+    STGRRecord,
+    load_records,
+)
+
+_LIST_SPAN = re.compile(rf"\[\s*({grammar.NUMBER.pattern})\s*,\s*({grammar.NUMBER.pattern})\s*\]")
+
+
+class SampleError(ValueError):
+    """A record cannot be turned into a sample (missing video, bad answer...)."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One record made ready for a trainer."""
+
+    record_id: str
+    task: str
+    prompt: Prompt
+    images: tuple[Image.Image, ...]
+    meta: FrameSetMeta
+    target: str | None          # SFT completion text, None for RL
+    annotation: str             # JSON read by training.rewards
+
+
+# ---- media ------------------------------------------------------------------------
+
+
+def resolve_media(record: STGRRecord, cfg: DataConfig, base_dir: Path) -> Path:
+    """`video_roots[source]` (or `default_root`, or the JSON file's dir) / the record path."""
+    rel = record.video_path if record.is_video else record.image_path
+    assert rel is not None  # guaranteed by STGRRecord validation
+    root = cfg.video_roots.get(record.source) or cfg.default_root
+    root_path = Path(root) if root else base_dir
+    path = Path(rel) if Path(rel).is_absolute() else root_path / rel
+    if not path.exists():
+        where = f"video_roots[{record.source!r}]" if record.source in cfg.video_roots else (
+            "data.default_root" if cfg.default_root else "the JSON file's directory")
+        raise SampleError(f"record {record.id}: media file {path} not found (resolved from "
+                          f"{where}; set data.video_roots for source {record.source!r})")
+    return path
+
+
+def frame_policy(cfg: DataConfig) -> FramePolicy:
+    return FramePolicy(
+        num_frames=cfg.num_frames, short_video_s=cfg.short_video_s, short_fps=cfg.short_fps,
+        min_frames=cfg.min_frames, max_frames=cfg.max_frames,
+        min_pixels=cfg.min_pixels, max_pixels=cfg.max_pixels,
+    )
+
+
+def merge_key_times(
+    uniform: Sequence[float], key_times: Sequence[float], fps: float, max_frames: int
+) -> list[float]:
+    """Uniform times with key times inserted; a uniform time within half a frame of a key
+    time is replaced by it; uniform times are dropped (farthest-from-nothing last) to fit."""
+    half = 0.5 / fps if fps > 0 else 0.0
+    keys = sorted(set(key_times))
+    kept = [t for t in uniform if all(abs(t - k) > half for k in keys)]
+    while len(kept) + len(keys) > max_frames and kept:
+        # drop the uniform frame closest to a key frame: it adds the least new view
+        kept.remove(min(kept, key=lambda t: min(abs(t - k) for k in keys)))
+    return sorted(kept + keys)[:max_frames]
+
+
+def video_frames(
+    path: Path, cfg: DataConfig, key_times: Sequence[float]
+) -> tuple[list[Image.Image], FrameSetMeta]:
+    info = probe_video(path)
+    policy = frame_policy(cfg)
+    uniform = choose_times(info, policy)
+    keys = [min(k, info.duration) for k in key_times] if cfg.insert_key_frames else []
+    times = merge_key_times(uniform, keys, info.fps, cfg.max_frames)
+    fed = fit_size(*info.display_size, cfg.min_pixels, cfg.max_pixels)
+    frames, _ = decode_at(path, info, times, fed)
+    meta = _meta(info, fed, [f.time for f in frames])
+    return [f.image for f in frames], meta
+
+
+def _meta(info: VideoInfo, fed: tuple[int, int], times: Sequence[float]) -> FrameSetMeta:
+    return FrameSetMeta(times=tuple(times), fed_size=fed, orig_size=(info.width, info.height),
+                        rotation=info.rotation, duration=info.duration)
+
+
+def image_frame(path: Path, cfg: DataConfig) -> tuple[list[Image.Image], FrameSetMeta]:
+    with Image.open(path) as img:
+        rgb = img.convert("RGB")
+    fed = fit_size(rgb.width, rgb.height, cfg.min_pixels, cfg.max_pixels)
+    resized = rgb.resize(fed, Image.Resampling.BICUBIC)
+    meta = FrameSetMeta(times=(0.0,), fed_size=fed, orig_size=rgb.size, duration=0.0)
+    return [resized], meta
+
+
+# ---- answers and boxes ------------------------------------------------------------
+
+
+def parse_span(text: str) -> tuple[float, float] | None:
+    """A span written as `[s, e]` or `From <t>s</t>s to <t>e</t>s`."""
+    match = grammar.TEMPORAL_SPAN.search(text) or _LIST_SPAN.search(text)
+    if not match:
+        return None
+    a, b = float(match.group(1)), float(match.group(2))
+    return (min(a, b), max(a, b))
+
+
+def canonical_answer(record: STGRRecord) -> tuple[str, str | None, tuple[float, float] | None]:
+    """(answer text the model should write, MCQ letter, temporal span) for a record."""
+    raw = record.answer.strip()
+    if record.task in TEMPORAL_TASKS:
+        span = parse_span(raw)
+        if span is None:
+            raise SampleError(f"record {record.id}: temporal answer {raw!r} has no [start, end]")
+        if record.task == "temporal QA":
+            return grammar.format_temporal_answer(*span), None, span
+        letter = normalize_mcq_letter(raw.splitlines()[0]) or _correct_option(raw)
+        if letter is None:
+            raise SampleError(f"record {record.id}: temporal MCQ answer {raw!r} has no letter")
+        return grammar.format_temporal_mcq_answer(*span, letter), letter, span
+    if record.task in MCQ_TASKS:
+        letter = normalize_mcq_letter(raw)
+        if letter is None:
+            raise SampleError(f"record {record.id}: MCQ answer {raw!r} has no option letter")
+        return raw, letter, None
+    return raw, None, None
+
+
+def _correct_option(raw: str) -> str | None:
+    match = grammar.CORRECT_OPTION.search(raw)
+    return normalize_mcq_letter(raw[match.end():].strip()) if match else None
+
+
+def rewrite_boxes(text: str, to_fed: Any) -> str:
+    """Rewrite every `<box>[..]</box>` in `text` with `to_fed(box) -> Box | None`."""
+
+    def sub(match: re.Match[str]) -> str:
+        nums = grammar.NUMBER.findall(match.group("coords") or "")
+        if not match.group("box") or len(nums) != 4:
+            return match.group(0)
+        fed = to_fed(tuple(float(n) for n in nums))
+        return match.group(0) if fed is None else f"<box>{grammar.format_box(fed)}</box>"
+
+    return grammar.EVIDENCE_TAG.sub(sub, text)
+
+
+def normalized_to_fed(size: tuple[int, int]) -> Any:
+    """Box map for stored reasoning: normalized [0, 1] -> fed pixels; pixels left as are."""
+    return lambda b: denormalize_box(b, size) if max(b) <= 1.0 else None
+
+
+def image_answer_to_fed(record: STGRRecord, fed: tuple[int, int]) -> Any:
+    """Box map for visual-QA answers: `image_size` pixels (or normalized) -> fed pixels."""
+    def convert(box: Box) -> Box:
+        if max(box) <= 1.0:
+            return denormalize_box(box, fed)
+        w, h = record.image_size or fed
+        return scale_box(box, fed[0] / w, fed[1] / h)
+    return convert
+
+
+def sft_target(record: STGRRecord, meta: FrameSetMeta) -> str:
+    """`<think>{reasoning}</think>\\n<answer>{answer}</answer>` with boxes in fed pixels."""
+    reasoning = (record.reasoning_process or "").strip()
+    think = rewrite_boxes(reasoning, normalized_to_fed(meta.fed_size))
+    answer, _, _ = canonical_answer(record)
+    if record.task == "visual QA":
+        answer = rewrite_boxes(answer, image_answer_to_fed(record, meta.fed_size))
+    return grammar.format_trace(think, answer)
+
+
+def annotation_json(record: STGRRecord, meta: FrameSetMeta) -> str:
+    """The reward functions' view of a record (training.rewards), boxes in fed pixels."""
+    answer, letter, span = canonical_answer(record)
+    frames = [
+        {"time": kf.time, "boxes": {
+            name: [list(denormalize_box(b, meta.fed_size)) for b in boxes]
+            for name, boxes in record.key_items.get(str(kf.idx), {}).items()}}
+        for kf in record.key_frames
+    ]
+    gt_box = None
+    if record.task == "visual QA":
+        found = _first_box(rewrite_boxes(answer, image_answer_to_fed(record, meta.fed_size)))
+        gt_box = list(found) if found else None
+    n_options = len(option_letters_in(record.question)) or None
+    return json.dumps({
+        "task": record.task, "answer": answer, "letter": letter,
+        "span": list(span) if span else None, "key_frames": frames, "gt_box": gt_box,
+        "fed_size": list(meta.fed_size), "duration": meta.duration, "n_options": n_options,
+    })
+
+
+def _first_box(text: str) -> Box | None:
+    for match in grammar.EVIDENCE_TAG.finditer(text):
+        nums = grammar.NUMBER.findall(match.group("coords") or "")
+        if match.group("box") and len(nums) == 4:
+            x1, y1, x2, y2 = (float(n) for n in nums)
+            return (x1, y1, x2, y2)
+    return None
+
+
+# ---- samples and rows -------------------------------------------------------------
+
+
+def wants_duration_line(record: STGRRecord, cfg: DataConfig) -> bool:
+    if cfg.duration_line == "never" or not record.is_video:
+        return False
+    return cfg.duration_line == "always" or record.task not in GROUNDED_TASKS
+
+
+def build_sample(record: STGRRecord, cfg: DataConfig, base_dir: Path, kind: RecordKind) -> Sample:
+    path = resolve_media(record, cfg, base_dir)
+    if record.is_video:
+        images, meta = video_frames(path, cfg, record.key_times)
+    else:
+        images, meta = image_frame(path, cfg)
+    prompt = build_prompt(
+        record.question, meta.times, task=DATASET_TASKS.get(record.task, TaskType.FREE_FORM),
+        duration=meta.duration, add_duration_line=wants_duration_line(record, cfg),
+    )
+    target = sft_target(record, meta) if kind == "sft" else None
+    return Sample(record.id, record.task, prompt, tuple(images), meta, target,
+                  annotation_json(record, meta))
+
+
+def sft_row(sample: Sample) -> dict[str, Any]:
+    """TRL prompt-completion row with images (conversational)."""
+    assert sample.target is not None
+    return {
+        "prompt": to_hf_messages(sample.prompt),
+        "completion": [{"role": "assistant", "content": [{"type": "text", "text": sample.target}]}],
+        "images": list(sample.images),
+    }
+
+
+def rl_row(sample: Sample) -> dict[str, Any]:
+    """TRL GRPO row: conversational prompt, images, and the reward annotation column."""
+    return {
+        "prompt": to_hf_messages(sample.prompt),
+        "images": list(sample.images),
+        "annotation": sample.annotation,
+        "task": sample.task,
+    }
+
+
+def build_samples(
+    json_path: str | Path, cfg: DataConfig, kind: RecordKind
+) -> list[Sample]:
+    records = load_records(json_path, kind=kind, limit=cfg.max_records)
+    base_dir = Path(json_path).parent
+    return [build_sample(r, cfg, base_dir, kind) for r in records]
+
+
+def to_dataset(rows: Iterable[dict[str, Any]]) -> Any:
+    """A `datasets.Dataset` of rows (images encoded by datasets' Image feature)."""
+    from datasets import Dataset
+
+    return Dataset.from_list(list(rows))
