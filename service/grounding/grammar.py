@@ -92,7 +92,7 @@ EVIDENCE_TAG = re.compile(
 
 TAG_CANONICAL = {"obj": ("<obj>", "</obj>"), "box": ("<box>", "</box>"), "t": ("<t>", "</t>")}
 
-BOX_CANONICAL = re.compile(r"\[[0-9]+,[0-9]+,[0-9]+,[0-9]+\]")
+BOX_CANONICAL = re.compile(r"\[-?[0-9]+,-?[0-9]+,-?[0-9]+,-?[0-9]+\]")
 """A box written exactly as `format_box` writes it."""
 
 BETWEEN_BOXES = re.compile(r"[\s,;]*")
@@ -110,14 +110,16 @@ TEMPORAL_SPAN = re.compile(
 """`<t>a</t>s to <t>b</t>s`, with lenient spacing and separators."""
 
 UNTAGGED_SPAN = re.compile(
-    rf"(?P<a>{NUMBER.pattern})\s*(?:(?:seconds?|secs?|s)\s*)?(?:to|until|-|–)\s*"
+    rf"(?<![0-9.])(?P<a>{NUMBER.pattern})\s*(?:(?:seconds?|secs?|s)\s*)?(?:to|until|-|–)\s*"
     rf"(?P<b>{NUMBER.pattern})",
     _FLAGS,
 )
 """A span written without `<t>` tags: `From 3.2s to 5.0s`, `3.2 - 5.0 seconds`.
 
-All patterns here avoid two adjacent quantifiers that can match the same characters
-(`\\s*s?\\s*`), which would backtrack quadratically on long whitespace runs.
+The look-behind makes a digit run one candidate start, not one per digit (a run of
+n digits would otherwise cost O(n^2)). All patterns here avoid two adjacent quantifiers
+that can match the same characters (`\\s*s?\\s*`), which would backtrack quadratically
+on long whitespace runs.
 """
 
 CORRECT_OPTION = re.compile(r"correct\s*option\s*[:：]?", _FLAGS)

@@ -311,11 +311,11 @@ class _Reader:
         if not (written.startswith(opening) and written.endswith(closing)):
             self.add("tag_spacing", written[:40])
 
-    def _open_mention(self, m: re.Match[str]) -> _Mention | None:
+    def _open_mention(self, m: re.Match[str]) -> _Mention:
+        """A nameless mention is still opened (so its boxes are not orphans), then dropped."""
         name = " ".join(m["name"].split())
         if not name:
             self.add("evidence_no_name")
-            return None
         return _Mention(name=name, end=m.end())
 
     def _add_box(self, pending: _Mention | None, think: str, m: re.Match[str]) -> _Mention | None:
@@ -334,7 +334,7 @@ class _Reader:
 
     def _close_mention(self, p: _Mention, think: str, m: re.Match[str]) -> EvidenceItem | None:
         gap = think[p.end : m.start()]
-        if not p.boxes:
+        if not p.boxes or not p.name:
             self._drop_unfinished(p)
             return None
         if not g.BEFORE_TIME.fullmatch(gap):
@@ -346,7 +346,7 @@ class _Reader:
         return EvidenceItem(p.name, time, tuple(p.boxes)) if time is not None else None
 
     def _drop_unfinished(self, p: _Mention | None) -> None:
-        if p is None:
+        if p is None or not p.name:
             return
         if not p.saw_box:
             self.add("evidence_no_box", p.name)
