@@ -6,9 +6,12 @@ Completions are written with the grammar's own writers (`format_trace`,
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from service.grounding.grammar import format_evidence, format_temporal_answer, format_trace
@@ -171,3 +174,25 @@ async def test_free_form_variants_vote_together() -> None:
 async def test_backend_failure_propagates() -> None:
     with pytest.raises(BackendUnavailable):
         await Pipeline(ScriptedBackend(available=False)).run(frames(), "q")
+
+
+_fragments = st.sampled_from([
+    "<think>", "</think>", "<answer>", "</answer>", "<obj>", "</obj>", "<box>", "</box>",
+    "<t>", "</t>s", "at", "[1,2,3,4]", "[300,-5,2,900]", "9.0", "A", "(B)", "From", "to",
+    " ", "\n", "man", "[0.1,0.2,0.3,0.4]", "nan", "1e309",
+])
+_completion = st.one_of(st.text(max_size=80), st.lists(_fragments, max_size=30).map("".join))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_completion, min_size=1, max_size=4), st.sampled_from(list(TaskType)),
+       st.sampled_from(["0", "1", "2", "?"]))
+def test_any_model_text_gives_a_verdict(texts: list[str], task: TaskType, score: str) -> None:
+    backend = ScriptedBackend(completions=texts, scores=[score])
+    opts = PipelineOptions(n=len(texts), return_traces=True)
+    v = asyncio.run(Pipeline(backend).run(frames(), "q", options=OPTIONS if task is
+                                          TaskType.MCQ else None, task=task, opts=opts))
+    assert 0.0 <= v.confidence <= 1.0 and len(v.traces) == len(texts)
+    assert (v.answer is None) == v.abstained
+    for ev in v.evidence:  # whatever was cited, reported boxes stay inside the video
+        assert all(0.0 <= c <= 1.0 for c in ev.box_norm + ev.box_display_norm)

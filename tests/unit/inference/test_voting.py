@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service.grounding.types import ParsedTrace, TaskType
 from service.inference.types import VotingMode
@@ -165,3 +167,29 @@ def test_vote_is_order_deterministic() -> None:
     traces = [tr("x"), tr("y"), tr("x"), tr("z"), tr("y")]
     results = {vote(traces, [0.6, 0.6, 0.6, 1.0, 0.6], task=FREE, mode=CONF).rows for _ in range(5)}
     assert len(results) == 1
+
+
+_answers = st.one_of(st.none(), st.sampled_from(["A", "B", "c", "two cats", "2 cats", "x"]))
+_spans = st.one_of(st.none(), st.tuples(st.floats(0, 50), st.floats(0, 50)).map(
+    lambda p: (min(p), max(p))))
+_traces = st.lists(st.builds(tr, _answers, think=st.sampled_from([None, "t"]), span=_spans),
+                   max_size=10)
+
+
+@given(_traces, st.data(), st.sampled_from(list(TaskType)), st.sampled_from(list(VotingMode)))
+def test_vote_invariants(traces: list[ParsedTrace], data: st.DataObject, task: TaskType,
+                         mode: VotingMode) -> None:
+    weights = data.draw(st.lists(st.sampled_from([0.0, 0.2, 0.6, 1.0]),
+                                 min_size=len(traces), max_size=len(traces)))
+    out = vote(traces, weights, task=task, mode=mode)
+    # confidence is a share; the table partitions exactly the traces that counted
+    assert 0.0 <= out.confidence <= 1.0
+    members = sorted(i for r in out.rows for i in r.traces)
+    assert len(members) == len(set(members))
+    assert all(traces[i].votable for i in members)
+    assert sum(r.votes for r in out.rows) == len(members)
+    assert (out.winner is None) == (not out.rows)
+    if mode is not SINGLE:
+        assert members == [i for i, t in enumerate(traces) if t.votable]
+    # the winner's share is never below any other row's
+    assert all(out.rows[0].weight >= r.weight - 1e-9 for r in out.rows)
