@@ -1,0 +1,1 @@
+"""The health surface of the HTTP API."""

@@ -1,0 +1,1 @@
+"""The jobs surface of the HTTP API."""

@@ -1,0 +1,1 @@
+"""The openai surface of the HTTP API."""

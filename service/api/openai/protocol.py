@@ -1,0 +1,122 @@
+"""Wire models of the OpenAI-compatible surface (`/v1/chat/completions`, `/v1/models`).
+
+Standard fields keep OpenAI's names and meanings; our additions are extra fields:
+request `frame_times`, `duration`, `voting`, `task`, `options`; response
+`message.reasoning_content` and top-level `grounding`. Unknown request fields that
+real clients send (`user`, `logprobs`, `tools`, ...) are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: str = Field(max_length=16000)
+
+
+class ImageUrl(BaseModel):
+    url: str
+    detail: str | None = None
+
+
+class ImageUrlPart(BaseModel):
+    type: Literal["image_url"]
+    image_url: ImageUrl
+
+
+class VideoUrl(BaseModel):
+    url: str = Field(description="data:video/mp4;base64,... or video://<video_id>")
+
+
+class VideoUrlPart(BaseModel):
+    type: Literal["video_url"]
+    video_url: VideoUrl
+
+
+ContentPart = Annotated[TextPart | ImageUrlPart | VideoUrlPart, Field(discriminator="type")]
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: str | list[ContentPart] | None = None
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = True
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "model": "open-o3-video",
+        "messages": [{"role": "user", "content": [
+            {"type": "video_url", "video_url": {"url": "video://9f86d0818..."}},
+            {"type": "text", "text": "What is the man holding? A. a cup B. a phone"}]}],
+        "n": 8, "temperature": 1.0, "max_tokens": 1024}]})
+
+    model: str = Field("", max_length=256)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=64)
+    n: int | None = Field(None, ge=1, le=64, description="sampled traces voted over")
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=-1, le=1000)
+    max_tokens: int | None = Field(None, ge=1, le=8192)
+    max_completion_tokens: int | None = Field(None, ge=1, le=8192)
+    repetition_penalty: float | None = Field(None, gt=0.0, le=2.0)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    frame_times: list[float] | None = Field(None, max_length=256,
+                                            description="seconds of each image_url frame")
+    duration: float | None = Field(None, gt=0, description="video length the frames span")
+    voting: Literal["single", "majority", "confidence"] = "confidence"
+    task: Literal["free-form", "mcq", "temporal"] | None = None
+    options: list[str] | None = Field(None, max_length=26)
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "open-o3-serve"
+    random_tiny_model: bool = False
+    revision: str = ""
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+    reasoning_content: str | None = None
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: str = "stop"
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    grounding: dict[str, Any] = Field(
+        description="confidence, abstained, votes, evidence, frames, span (as in /v1/reason)")

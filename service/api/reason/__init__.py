@@ -1,0 +1,1 @@
+"""The reason surface of the HTTP API."""

@@ -1,0 +1,109 @@
+"""HTTP route of `POST /v1/reason`: parse JSON or streaming multipart, then delegate."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from service.api.deps import request_id
+from service.api.errors import ApiError
+from service.api.guard import guarded
+from service.api.multipart import StreamingForm
+from service.api.openapi import ERRORS
+from service.api.reason.protocol import JobAccepted, ReasonFields, ReasonRequest, ReasonResponse
+from service.api.reason.service import ReasonService
+from service.security.urlfetch import stream_video_url
+
+router = APIRouter(prefix="/v1", tags=["reason"])
+MAX_JSON_BYTES = 1024 * 1024
+JSON_FIELDS = ("sampling", "frames")
+
+REASON_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/ReasonRequest"}},
+    "multipart/form-data": {"schema": {"$ref": "#/components/schemas/ReasonMultipart"}},
+}}}
+
+
+def _invalid(exc: ValidationError | ValueError) -> ApiError:
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        msg = first["msg"]
+        return ApiError(400, "invalid_request", f"{param}: {msg}" if param else msg, param=param)
+    return ApiError(400, "invalid_request", str(exc))
+
+
+def form_to_fields(form: dict[str, list[str]]) -> ReasonFields:
+    data: dict[str, Any] = {k: v[-1] for k, v in form.items() if k != "options"}
+    try:
+        for key in JSON_FIELDS:
+            if key in data:
+                data[key] = json.loads(data[key])
+        if "options" in form:
+            opts = form["options"]
+            data["options"] = json.loads(opts[0]) if len(opts) == 1 and opts[0].startswith(
+                "[") else opts
+        return ReasonFields.model_validate(data)
+    except (ValidationError, ValueError) as exc:
+        raise _invalid(exc) from exc
+
+
+async def _json_request(request: Request) -> ReasonRequest:
+    body = await request.body()
+    if len(body) > MAX_JSON_BYTES:
+        raise ApiError(413, "body_too_large", "JSON body exceeds 1 MiB; upload the video first")
+    try:
+        return ReasonRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+
+
+async def _source(request: Request) -> tuple[ReasonFields, str]:
+    """The request's fields and the id of its (stored) video."""
+    svc = request.app.state.services
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/"):
+        form = StreamingForm(request)
+        video, _ = await svc.videos.upload(form.file_chunks())
+        return form_to_fields(form.fields), video.id
+    if not ctype.startswith("application/json"):
+        raise ApiError(415, "unsupported_media_type", "send application/json or multipart")
+    req = await _json_request(request)
+    if req.video_url is not None:
+        video, _ = await svc.videos.upload(stream_video_url(req.video_url, svc.settings))
+        return req, video.id
+    assert req.video_id is not None
+    svc.media.path(req.video_id)  # 404 before anything else
+    return req, req.video_id
+
+
+@router.post("/reason", response_model=ReasonResponse, responses={
+    **ERRORS, 202: {"model": JobAccepted, "description": "queued as a job"}},
+    openapi_extra=REASON_BODY, summary="Answer a question about a video, with evidence",
+    description="JSON with `video_id` or `video_url`, or multipart with a `file` part and "
+    "the same fields as form fields. Long videos and `async=true` answer 202 with a job.")
+async def reason(request: Request) -> Any:
+    fields, video_id = await _source(request)
+    rid = request_id(request)
+    svc: ReasonService = request.app.state.services.reason
+    hit = await svc.cached(fields, video_id, rid)
+    if hit is not None:
+        return hit
+    if await svc.must_defer(fields, video_id):
+        return await _enqueue(request, fields, video_id, rid)
+    return await guarded(request, svc.run(fields, video_id, rid),
+                         svc.settings.request_timeout_s)
+
+
+async def _enqueue(request: Request, fields: ReasonFields, video_id: str, rid: str) -> Any:
+    jobs = request.app.state.services.jobs
+    payload = {"fields": fields.model_dump(mode="json", by_alias=True,
+                                           include=set(ReasonFields.model_fields)),
+               "video_id": video_id, "request_id": rid}
+    rec = await jobs.submit(payload)
+    body = JobAccepted(job_id=rec.id).model_dump()
+    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/jobs/{rec.id}"})

@@ -1,0 +1,162 @@
+"""The reason service: a question about a stored video -> a ReasonResponse. No FastAPI.
+
+    cache lookup (no probe, no decode, no inference on a hit)
+      -> probe (limits) -> [defer to a job when long or async]
+      -> admission gate -> decode frames -> pipeline -> response -> cache store
+
+Invariants:
+- The cache key covers the video sha256, the question, options, task, n, voting,
+  weight mode, abstention threshold, every sampling and frame parameter, and the
+  model id + revision: nothing that changes the result is left out.
+- Probing and decoding run in worker threads, never on the event loop.
+- A Redis failure only costs the cache (see `state.cache`).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from service.api.errors import ApiError
+from service.api.media import Media
+from service.api.reason.convert import verdict_response
+from service.api.reason.protocol import ReasonFields, ReasonResponse
+from service.grounding.types import TaskType
+from service.inference.backend import Backend, BackendError, SamplingParams
+from service.inference.pipeline import Pipeline
+from service.inference.types import PipelineOptions, Verdict, VotingMode, WeightMode
+from service.observability.metrics import Metrics
+from service.security.limits import InferenceGate
+from service.settings import Settings
+from service.state.cache import ResultCache, cache_key
+from service.video.frameset import FrameSet
+from service.video.policy import FramePolicy
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    model_id: str
+    revision: str
+    random_tiny: bool
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A request's parameters with settings defaults filled in."""
+
+    n: int
+    sampling: SamplingParams
+    policy: FramePolicy
+
+
+class ReasonService:
+    def __init__(self, *, settings: Settings, media: Media, cache: ResultCache,
+                 backend: Backend, gate: InferenceGate, metrics: Metrics,
+                 model: ModelInfo) -> None:
+        self.settings = settings
+        self.media = media
+        self.cache = cache
+        self.pipeline = Pipeline(backend)
+        self.gate = gate
+        self.metrics = metrics
+        self.model = model
+
+    # ---- parameters ---------------------------------------------------------------
+    def resolve(self, f: ReasonFields) -> Resolved:
+        s = self.settings
+        n = f.n or s.default_n
+        if n > s.max_n:
+            raise ApiError(400, "n_too_large", f"n={n} exceeds the limit {s.max_n} (O3_MAX_N)",
+                           param="n")
+        sp = f.sampling
+        sampling = SamplingParams(sp.temperature, sp.top_p, sp.top_k,
+                                  sp.max_tokens or s.default_max_tokens,
+                                  sp.repetition_penalty, sp.seed)
+        return Resolved(n, sampling, self._policy(f))
+
+    def _policy(self, f: ReasonFields) -> FramePolicy:
+        s, fr = self.settings, f.frames
+        min_px = fr.min_pixels or s.default_min_pixels
+        max_px = fr.max_pixels or s.default_max_pixels
+        if min_px > max_px:
+            raise ApiError(400, "invalid_frames", "frames.min_pixels exceeds frames.max_pixels",
+                           param="frames.min_pixels")
+        fps = fr.fps if fr.fps is not None else (None if fr.num_frames else s.default_fps)
+        return FramePolicy(num_frames=fr.num_frames or s.default_num_frames, fps=fps,
+                           min_pixels=min_px, max_pixels=max_px)
+
+    def key(self, f: ReasonFields, video_id: str, r: Resolved) -> str:
+        parts: dict[str, Any] = {
+            "video": video_id, "question": f.question, "options": f.options, "task": f.task,
+            "n": r.n, "voting": f.voting, "weight_mode": f.weight_mode,
+            "abstain_below": f.abstain_below, "sampling": r.sampling.__dict__,
+            "policy": r.policy.__dict__, "traces": f.return_traces,
+            "model": self.model.model_id, "revision": self.model.revision,
+        }
+        return cache_key(parts)
+
+    # ---- the request --------------------------------------------------------------
+    async def cached(
+        self, f: ReasonFields, video_id: str, request_id: str
+    ) -> ReasonResponse | None:
+        if self.settings.cache_ttl_s <= 0:
+            return None
+        raw = await self.cache.get(self.key(f, video_id, self.resolve(f)))
+        self.metrics.cache.labels("hit" if raw else "miss").inc()
+        if raw is None:
+            return None
+        hit = ReasonResponse.model_validate_json(raw)
+        return hit.model_copy(update={"cached": True, "request_id": request_id,
+                                      "id": _new_id()})
+
+    async def must_defer(self, f: ReasonFields, video_id: str) -> bool:
+        """True when the request should become a job (async, or a long video)."""
+        if f.async_:
+            return True
+        info = await self.media.probe(video_id)
+        return info.duration > self.settings.sync_max_duration_s
+
+    async def run(self, f: ReasonFields, video_id: str, request_id: str) -> ReasonResponse:
+        """Answer without consulting the cache first (the caller did); store the result."""
+        r = self.resolve(f)
+        start = time.perf_counter()
+        t0 = time.perf_counter()
+        info = await self.media.probe(video_id)
+        probe_s = time.perf_counter() - t0
+        async with self.gate.slot():
+            t0 = time.perf_counter()
+            frames = await self.media.sample(video_id, info, r.policy)
+            decode_s = time.perf_counter() - t0
+            verdict = await self._infer(f, r, frames)
+        timings = verdict.timings.as_dict() | {"probe": probe_s, "decode": decode_s}
+        self.metrics.observe_stages(timings)
+        timings["total"] = time.perf_counter() - start
+        resp = verdict_response(
+            verdict, frames.meta, response_id=_new_id(), request_id=request_id,
+            video_id=video_id, random_tiny=self.model.random_tiny, timings=timings,
+            with_traces=f.return_traces)
+        if self.settings.cache_ttl_s > 0:
+            await self.cache.set(self.key(f, video_id, r), resp.model_dump_json().encode())
+        return resp
+
+    async def answer(self, f: ReasonFields, video_id: str, request_id: str) -> ReasonResponse:
+        return await self.cached(f, video_id, request_id) or await self.run(f, video_id,
+                                                                            request_id)
+
+    async def _infer(self, f: ReasonFields, r: Resolved, frames: FrameSet) -> Verdict:
+        opts = PipelineOptions(n=r.n, voting=VotingMode(f.voting),
+                               weight_mode=WeightMode(f.weight_mode), sampling=r.sampling,
+                               abstain_below=f.abstain_below, return_traces=f.return_traces)
+        try:
+            return await self.pipeline.run(frames, f.question, options=f.options,
+                                           task=TaskType(f.task) if f.task else None, opts=opts)
+        except BackendError as exc:
+            self.metrics.backend_errors.labels(exc.code).inc()
+            raise
+
+
+def _new_id() -> str:
+    return "rsn_" + uuid.uuid4().hex
+

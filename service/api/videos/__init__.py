@@ -1,0 +1,1 @@
+"""The videos surface of the HTTP API."""
