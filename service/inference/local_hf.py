@@ -188,6 +188,15 @@ class LocalHFBackend:
         return self._info
 
     @property
+    def max_model_len(self) -> int:
+        """The text context the checkpoint allows (prompt + generated tokens)."""
+        return self._info.max_positions or _DEFAULT_CONTEXT
+
+    def count_prompt_tokens(self, prompt: Prompt, images: Sequence[Image.Image]) -> int:
+        """Prompt tokens (text + vision) as the processor renders them. Blocking."""
+        return int(encode_prompt(self._model(), prompt, images)["input_ids"].shape[1])
+
+    @property
     def loaded(self) -> bool:
         return (str(self._info.path), self._device, self._dtype) in _LOADED
 

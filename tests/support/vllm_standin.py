@@ -1,0 +1,371 @@
+"""A CPU stand-in for `vllm serve`: a real HTTP server speaking the subset of vLLM's
+OpenAI chat API that `service.inference.vllm_http` uses. FOR TESTS ONLY.
+
+Routes: `POST /v1/chat/completions` (`n`, text + `image_url` data-URL parts,
+temperature/top_p/top_k/max_tokens/repetition_penalty/seed, `usage`, vLLM-style
+error bodies), `GET /v1/models`, `GET /health`.
+
+It is backed by ANY `Backend`: the `LocalHFBackend` on the tiny checkpoint (a real
+model, random text) or `ScriptedBackend` (replays given completions). It rebuilds our
+neutral `Prompt` from the incoming messages, so the backend sees what vLLM would.
+
+Like vLLM it:
+- checks `model`, the bearer key (when given) and the context length: with a backend
+  that can count prompt tokens (`LocalHFBackend.count_prompt_tokens`) a request whose
+  prompt + max_tokens exceeds `max_model_len` gets vLLM's 400 "maximum context length"
+  message, with the numbers;
+- aborts the generation when the client disconnects (and records it).
+
+Use in tests (other areas too):
+
+    from tests.support.vllm_standin import StandinState, start_standin
+
+    state = StandinState()
+    with start_standin(ScriptedBackend(["<think>..</think><answer>A</answer>"]),
+                       state=state) as base_url:
+        backend = VLLMHTTPBackend(base_url, "scripted-double")
+        ...
+    assert state.requests[0]["n"] == 8
+
+Run as a process:
+
+    python -m tests.support.vllm_standin --checkpoint DIR --port 8001
+    python -m tests.support.vllm_standin --script script.json --port 8001
+
+`script.json` is `{"completions": [...], "scores": [...], "model": "name"}` or a bare
+list of completions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from PIL import Image
+
+from service.grounding.types import ImagePart, Prompt, PromptPart, TextPart
+from service.inference.backend import Backend, BackendError, PromptTooLong, SamplingParams
+from service.inference.doubles import ScriptedBackend
+from service.inference.images import ImageDataError, from_data_url
+
+
+@dataclass
+class StandinState:
+    """What the stand-in saw, and errors to answer with (for tests to inspect/script).
+
+    - `requests`: every chat-completions JSON body, in arrival order (images included).
+    - `disconnects`: how many requests the client abandoned before the answer.
+    - `completed`: how many chat completions were answered 200.
+    - `fail_next`: `(status, message)` pairs answered (in vLLM's error shape) instead of
+      the next requests, one each.
+    """
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    disconnects: int = 0
+    completed: int = 0
+    fail_next: deque[tuple[int, str]] = field(default_factory=deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait_for(self, predicate: Any, timeout: float = 10.0) -> bool:
+        """Poll `predicate(self)` until true or `timeout` seconds pass."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self):
+                return True
+            time.sleep(0.02)
+        return bool(predicate(self))
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, message: str, err_type: str = "BadRequestError") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.err_type = err_type
+
+
+def vllm_error(status: int, message: str, err_type: str = "BadRequestError") -> JSONResponse:
+    """vLLM's error body (the nested OpenAI shape recent vLLM versions answer with)."""
+    body = {"error": {"message": message, "type": err_type, "param": None, "code": status}}
+    return JSONResponse(body, status_code=status)
+
+
+def prompt_from_messages(messages: Any) -> tuple[Prompt, list[Image.Image]]:
+    """OpenAI chat messages -> our neutral Prompt + the decoded images, in slot order."""
+    if not isinstance(messages, list) or not messages:
+        raise _Refusal(400, "messages must be a non-empty list")
+    system: list[str] = []
+    parts: list[PromptPart] = []
+    images: list[Image.Image] = []
+    for message in messages:
+        if not isinstance(message, dict):
+            raise _Refusal(400, "each message must be an object")
+        role = message.get("role")
+        if role == "system":
+            system.extend(p.text for p in _parts(message.get("content"), images)
+                          if isinstance(p, TextPart))
+        elif role == "user":
+            parts.extend(_parts(message.get("content"), images))
+        else:
+            raise _Refusal(400, f"unsupported message role {role!r} in this stand-in")
+    return Prompt(system="".join(system), user=tuple(parts)), images
+
+
+def _parts(content: Any, images: list[Image.Image]) -> list[PromptPart]:
+    if isinstance(content, str):
+        return [TextPart(content)]
+    if not isinstance(content, list):
+        raise _Refusal(400, "message content must be a string or a list of parts")
+    out: list[PromptPart] = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            out.append(TextPart(str(part.get("text", ""))))
+        elif kind == "image_url":
+            url = (part.get("image_url") or {}).get("url", "")
+            try:
+                images.append(from_data_url(url))
+            except ImageDataError as exc:
+                raise _Refusal(400, f"invalid image_url: {exc}") from exc
+            out.append(ImagePart(len(images) - 1))
+        else:
+            raise _Refusal(400, f"unsupported content part type {kind!r}")
+    return out
+
+
+def sampling_from_body(body: dict[str, Any]) -> SamplingParams:
+    """vLLM's defaults for fields a client leaves out (ours never does)."""
+    try:
+        seed = body.get("seed")
+        return SamplingParams(
+            temperature=float(body.get("temperature", 1.0)),
+            top_p=float(body.get("top_p", 1.0)),
+            top_k=int(body.get("top_k", -1)),
+            max_tokens=int(body.get("max_tokens") or 16),
+            repetition_penalty=float(body.get("repetition_penalty", 1.0)),
+            seed=None if seed is None else int(seed),
+        )
+    except (TypeError, ValueError) as exc:
+        raise _Refusal(400, f"invalid sampling field: {exc}") from exc
+
+
+def _context_check(
+    backend: Backend, prompt: Prompt, images: list[Image.Image], max_tokens: int,
+    max_model_len: int | None,
+) -> None:
+    """vLLM's check: prompt tokens + max_tokens must fit in max_model_len."""
+    counter = getattr(backend, "count_prompt_tokens", None)
+    limit = max_model_len or getattr(backend, "max_model_len", None)
+    if counter is None or limit is None:
+        return
+    used = int(counter(prompt, images))
+    if used + max_tokens > limit:
+        raise _Refusal(400, (
+            f"This model's maximum context length is {limit} tokens. However, you requested "
+            f"{used + max_tokens} tokens ({used} in the messages, {max_tokens} in the "
+            "completion). Please reduce the length of the messages or completion."))
+
+
+@dataclass
+class _Server:
+    backend: Backend
+    state: StandinState
+    model: str
+    api_key: str | None
+    max_model_len: int | None
+
+    def check_auth(self, request: Request) -> None:
+        if self.api_key and request.headers.get("authorization") != f"Bearer {self.api_key}":
+            raise _Refusal(401, "Unauthorized", "AuthenticationError")
+
+    async def chat(self, request: Request) -> JSONResponse:
+        self.check_auth(request)
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise _Refusal(400, f"request body is not JSON: {exc}") from exc
+        with self.state.lock:
+            self.state.requests.append(body)
+            scripted = self.state.fail_next.popleft() if self.state.fail_next else None
+        if scripted is not None:
+            raise _Refusal(scripted[0], scripted[1], "ScriptedError")
+        return await self._complete(request, body)
+
+    async def _complete(self, request: Request, body: dict[str, Any]) -> JSONResponse:
+        if body.get("model") != self.model:
+            raise _Refusal(404, f"The model `{body.get('model')}` does not exist.",
+                           "NotFoundError")
+        n = body.get("n", 1)
+        if not isinstance(n, int) or n < 1:
+            raise _Refusal(400, f"n must be a positive integer, got {n!r}")
+        prompt, images = prompt_from_messages(body.get("messages"))
+        sampling = sampling_from_body(body)
+        await asyncio.to_thread(
+            _context_check, self.backend, prompt, images, sampling.max_tokens,
+            self.max_model_len)
+        task = asyncio.ensure_future(self.backend.sample(prompt, images, n, sampling))
+        if not await self._await_or_disconnect(request, task):
+            return vllm_error(499, "client disconnected")
+        return self._answer(task.result(), n)
+
+    async def _await_or_disconnect(self, request: Request, task: asyncio.Future[Any]) -> bool:
+        while not task.done():
+            if await request.is_disconnected():
+                task.cancel()
+                with self.state.lock:
+                    self.state.disconnects += 1
+                return False
+            await asyncio.wait({task}, timeout=0.05)
+        return True
+
+    def _answer(self, result: Any, n: int) -> JSONResponse:
+        choices = [
+            {"index": i, "message": {"role": "assistant", "content": c.text},
+             "logprobs": None, "finish_reason": c.finish_reason, "stop_reason": None}
+            for i, c in enumerate(result.completions)
+        ]
+        usage = result.usage
+        with self.state.lock:
+            self.state.completed += 1
+        return JSONResponse({
+            "id": f"chatcmpl-standin-{self.state.completed}", "object": "chat.completion",
+            "created": int(time.time()), "model": self.model, "choices": choices[:n],
+            "usage": {"prompt_tokens": usage.prompt_tokens,
+                      "completion_tokens": usage.completion_tokens,
+                      "total_tokens": usage.total_tokens},
+        })
+
+    def models(self) -> dict[str, Any]:
+        entry = {"id": self.model, "object": "model", "created": 0, "owned_by": "vllm",
+                 "root": f"standin:{self.backend.revision}", "parent": None,
+                 "max_model_len": self.max_model_len}
+        return {"object": "list", "data": [entry]}
+
+
+def create_standin_app(
+    backend: Backend,
+    *,
+    state: StandinState | None = None,
+    model: str | None = None,
+    api_key: str | None = None,
+    max_model_len: int | None = None,
+) -> FastAPI:
+    """The stand-in as an ASGI app (`start_standin` serves it over real HTTP)."""
+    server = _Server(backend, state or StandinState(), model or backend.model_id, api_key,
+                     max_model_len)
+    app = FastAPI(title="vLLM stand-in (tests only)")
+
+    @app.exception_handler(_Refusal)
+    async def _refused(_: Request, exc: _Refusal) -> JSONResponse:
+        return vllm_error(exc.status, exc.message, exc.err_type)
+
+    @app.exception_handler(BackendError)
+    async def _backend_failed(_: Request, exc: BackendError) -> JSONResponse:
+        status = 400 if isinstance(exc, PromptTooLong) else exc.status
+        return vllm_error(status, str(exc), type(exc).__name__)
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> JSONResponse:
+        return await server.chat(request)
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> dict[str, Any]:
+        server.check_auth(request)
+        return server.models()
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {}
+
+    return app
+
+
+@contextlib.contextmanager
+def start_standin(
+    backend: Backend,
+    *,
+    state: StandinState | None = None,
+    model: str | None = None,
+    api_key: str | None = None,
+    max_model_len: int | None = None,
+    host: str = "127.0.0.1",
+) -> Iterator[str]:
+    """Serve the stand-in on a free port in a background thread; yield its base URL.
+
+    The URL is the server root (`http://127.0.0.1:PORT`), as `vllm serve` prints it;
+    the model name defaults to `backend.model_id`. Stopped when the block exits.
+    """
+    app = create_standin_app(backend, state=state, model=model, api_key=api_key,
+                             max_model_len=max_model_len)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        _wait_started(server, thread)
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _wait_started(server: uvicorn.Server, thread: threading.Thread) -> None:
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the vLLM stand-in did not start")
+        time.sleep(0.01)
+
+
+def _backend_from_args(args: argparse.Namespace) -> Backend:
+    if args.checkpoint:
+        from service.inference.local_hf import LocalHFBackend
+
+        return LocalHFBackend(args.checkpoint)
+    script = json.loads(Path(args.script).read_text(encoding="utf-8"))
+    if isinstance(script, list):
+        script = {"completions": script}
+    return ScriptedBackend(
+        completions=tuple(script.get("completions") or ("",)),
+        scores=tuple(script.get("scores") or ("2",)),
+        name=str(script.get("model", "scripted-double")),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.support.vllm_standin",
+                                     description="CPU stand-in for vllm serve (tests only)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="tiny (or any) Qwen2.5-VL checkpoint directory")
+    source.add_argument("--script", help="JSON file of scripted completions")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--model", help="served model name (default: the backend's model_id)")
+    parser.add_argument("--api-key", help="require this bearer key, like vllm --api-key")
+    parser.add_argument("--max-model-len", type=int, help="context length to enforce")
+    args = parser.parse_args(argv)
+    app = create_standin_app(_backend_from_args(args), model=args.model, api_key=args.api_key,
+                             max_model_len=args.max_model_len)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
