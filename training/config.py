@@ -172,7 +172,6 @@ class RLStage(StageCommon):
     loss_type: str = "grpo"
     num_iterations: int = 1              # optimisation steps per generation (mu)
     updates_per_generation: int = 1      # optimizer steps per batch of rollouts (paper: 4)
-    max_prompt_length: int | None = None
     max_completion_length: int = 768
     temperature: float = 1.0
     top_p: float = 0.95

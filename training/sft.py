@@ -1,0 +1,118 @@
+"""Stage 1: supervised fine-tuning with TRL's SFTTrainer on STGR prompt-completion samples.
+
+Owns: turning a `RunConfig` into a TRL `SFTConfig`, loading the Qwen2.5-VL model and
+processor (the same `from_pretrained` path the 7B uses; no torchvision), and writing a
+checkpoint in Hugging Face layout (model + processor + `training_config.json`) that
+`service.inference.local_hf.LocalHFBackend` and vLLM load unchanged.
+
+Loss: on the completion only by default (`sft.loss: completion`); `sft.loss: whole`
+trains on the whole sequence as the released script does. torch/transformers/trl are
+imported inside functions so `python -m training --help` stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from training.config import RunConfig, StageCommon, config_to_dict
+from training.data import build_samples, sft_row, to_dataset
+
+
+def load_model_and_processor(model: str, *, bf16: bool) -> tuple[Any, Any]:
+    """Qwen2.5-VL model + processor from a hub id or a checkpoint directory."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from service.inference.local_hf import load_processor  # image-only without torchvision
+
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    processor = load_processor(model)
+    processor.tokenizer.padding_side = "left"  # generation (GRPO) needs left padding
+    net = AutoModelForImageTextToText.from_pretrained(model, dtype=dtype)
+    return net, processor
+
+
+def world_size() -> int:
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def common_args(stage: StageCommon, output_dir: Path) -> dict[str, Any]:
+    """TrainingArguments fields both stages share."""
+    return {
+        "output_dir": str(output_dir),
+        "learning_rate": stage.learning_rate,
+        "lr_scheduler_type": stage.lr_scheduler,
+        "warmup_steps": stage.warmup_ratio,  # transformers 5: a float < 1 is a ratio
+        "num_train_epochs": stage.epochs,
+        "max_steps": stage.max_steps,
+        "per_device_train_batch_size": stage.per_device_batch_size,
+        "gradient_accumulation_steps": stage.grad_accum(world_size()),
+        "max_grad_norm": stage.max_grad_norm,
+        "weight_decay": stage.weight_decay,
+        "bf16": stage.bf16,
+        "gradient_checkpointing": stage.gradient_checkpointing,
+        "logging_steps": stage.logging_steps,
+        "save_steps": stage.save_steps,
+        "save_only_model": True,
+        "seed": stage.seed,
+        "deepspeed": stage.deepspeed,
+        "report_to": [],
+        "disable_tqdm": False,
+        "remove_unused_columns": False,
+    }
+
+
+def sft_config(cfg: RunConfig, output_dir: Path) -> Any:
+    from trl import SFTConfig
+
+    return SFTConfig(
+        **common_args(cfg.sft, output_dir),
+        completion_only_loss=cfg.sft.loss == "completion",
+        max_length=cfg.sft.max_length,
+    )
+
+
+def build_sft_dataset(cfg: RunConfig) -> Any:
+    if not cfg.data.sft_json:
+        raise ValueError("data.sft_json is not set; point it at STGR-SFT.json")
+    return to_dataset(sft_row(s) for s in build_samples(cfg.data.sft_json, cfg.data, "sft"))
+
+
+def save_checkpoint(trainer: Any, processor: Any, cfg: RunConfig, out: Path, stage: str) -> Path:
+    """Model + processor in HF layout, plus the run config that produced them."""
+    trainer.save_model(str(out))
+    processor.save_pretrained(str(out))
+    _fix_processor_class(out)
+    (out / "training_config.json").write_text(
+        json.dumps({"stage": stage, **config_to_dict(cfg)}, indent=2))
+    return out
+
+
+def _fix_processor_class(out: Path) -> None:
+    """Name the standard processor class: the image-only stand-in (used where torchvision
+    is missing) must not leak into the checkpoint, or AutoProcessor/vLLM cannot load it."""
+    path = out / "processor_config.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        if data.get("processor_class", "").startswith("ImageOnly"):
+            data["processor_class"] = "Qwen2_5_VLProcessor"
+            path.write_text(json.dumps(data, indent=2))
+
+
+def run_sft(cfg: RunConfig, *, model: str | None = None, output_dir: Path | None = None,
+            callbacks: list[Any] | None = None) -> Path:
+    """Train stage 1 and return the checkpoint directory."""
+    from trl import SFTTrainer
+
+    out = output_dir or Path(cfg.output_dir) / "sft"
+    net, processor = load_model_and_processor(model or cfg.model, bf16=cfg.sft.bf16)
+    trainer = SFTTrainer(
+        model=net, args=sft_config(cfg, out), train_dataset=build_sft_dataset(cfg),
+        processing_class=processor, callbacks=callbacks,
+    )
+    trainer.train()
+    return save_checkpoint(trainer, processor, cfg, out, "sft")
