@@ -17,29 +17,20 @@ from clients.annotate import annotate, group_by_time
 from clients.annotate.draw import colour_for, pixel_box
 from clients.annotate.render import _decode
 from clients.sdk.models import Evidence, ReasonResult
-from service.grounding.geometry import coded_to_display, normalize_box
+from service.grounding.geometry import normalize_box
 from service.video.probe import probe_video
-from tests.integration.clients.videos import (
-    HEIGHT,
-    WIDTH,
-    bright_bbox,
-    square_box,
-    write_square_video,
-)
+from service.video.synth import MovingSquareTruth
+from tests.integration.clients.videos import bright_bbox, display_size, square_video
 
 
-def _evidence(t: float, rotation: int) -> Evidence:
-    coded = square_box(t)
-    display = coded_to_display(coded, (WIDTH, HEIGHT), rotation)
-    dsize = (HEIGHT, WIDTH) if rotation % 180 == 90 else (WIDTH, HEIGHT)
+def _evidence(truth: MovingSquareTruth, t: float) -> Evidence:
+    coded = truth.box_at(t)
+    display = truth.display_box_at(t)
+    coded_size = (truth.scene.width, truth.scene.height)
     return Evidence(
-        object="square",
-        time=t,
-        support=1,
-        traces=[0],
-        box=list(coded),
-        box_normalized=list(normalize_box(coded, (WIDTH, HEIGHT))),
-        box_display_normalized=list(normalize_box(display, dsize)),
+        object="square", time=t, support=1, traces=[0], box=list(coded),
+        box_normalized=list(normalize_box(coded, coded_size)),
+        box_display_normalized=list(normalize_box(display, display_size(truth.rotation))),
     )
 
 
@@ -63,14 +54,15 @@ ROTATIONS = [
 
 @pytest.mark.parametrize("rotation", ROTATIONS)
 def test_display_box_lands_on_the_square(tmp_path: Path, rotation: int) -> None:
-    video = write_square_video(tmp_path / f"sq{rotation}.mp4", rotation=rotation)
+    video = tmp_path / f"sq{rotation}.mp4"
+    truth = square_video(video, rotation=rotation)
     info = probe_video(video)
     for t in (0.5, 1.5, 2.5):
         (frame,) = _decode(video, info, [t], panel_width=4000)
-        truth = bright_bbox(frame)
-        assert truth is not None
-        drawn = pixel_box(_evidence(t, rotation).box_display_normalized, frame.size)
-        assert _iou(drawn, truth) > 0.8, (t, drawn, truth)
+        found = bright_bbox(frame)
+        assert found is not None
+        drawn = pixel_box(_evidence(truth, t).box_display_normalized, frame.size)
+        assert _iou(drawn, found) > 0.8, (t, drawn, found)
 
 
 def _near(pixel: tuple[int, ...], colour: tuple[int, int, int], tol: int = 70) -> bool:
@@ -79,27 +71,28 @@ def _near(pixel: tuple[int, ...], colour: tuple[int, int, int], tol: int = 70) -
 
 @pytest.mark.parametrize("rotation", ROTATIONS)
 def test_png_sheet_outlines_the_square(tmp_path: Path, rotation: int) -> None:
-    video = write_square_video(tmp_path / "sq.mp4", rotation=rotation)
-    ev = _evidence(1.0, rotation)
+    video = tmp_path / "sq.mp4"
+    ev = _evidence(square_video(video, rotation=rotation), 2.5)  # square away from edges
     out = annotate(video, _result([ev]), tmp_path / "ev.png", width=1200)
     sheet = Image.open(out).convert("RGB")
-    dsize = (HEIGHT, WIDTH) if rotation % 180 == 90 else (WIDTH, HEIGHT)
-    scale = 1200 / dsize[0]
-    x1, y1, x2, y2 = (v * scale for v in pixel_box(ev.box_display_normalized, dsize))
+    dw, dh = display_size(rotation)
+    panel = (1200, round(dh * 1200 / dw))
+    x1, y1, x2, y2 = pixel_box(ev.box_display_normalized, panel)
     top = 36  # header height of the contact sheet
     colour = colour_for("square")
-    mid_x, mid_y = (x1 + x2) / 2, top + (y1 + y2) / 2
-    edge = 1.0 * scale  # middle of the 2-px outline, scaled
-    for x, y in [(x1 + edge, mid_y), (x2 - edge, mid_y), (mid_x, top + y2 - edge)]:
-        assert _near(sheet.getpixel((round(x), round(y))), colour), (x, y)  # type: ignore[arg-type]
-    assert _near(sheet.getpixel((round(mid_x), round(mid_y))), (255, 255, 255))  # type: ignore[arg-type]
-    far = sheet.getpixel((round(x2 + 40 * scale) % sheet.width, round(top + y2 + 30 * scale)))
-    assert not _near(far, colour)  # type: ignore[arg-type]
+    mid_x, mid_y = (x1 + x2) // 2, top + (y1 + y2) // 2
+    inside_outline = 2  # the outline is >= 6 px wide at this size, drawn inward
+    for x, y in [(x1 + inside_outline, mid_y), (x2 - inside_outline, mid_y),
+                 (mid_x, top + y2 - inside_outline)]:
+        assert _near(sheet.getpixel((x, y)), colour), (x, y)  # type: ignore[arg-type]
+    assert _near(sheet.getpixel((mid_x, mid_y)), (255, 255, 255))  # type: ignore[arg-type]
+    assert not _near(sheet.getpixel((x1 - 30, mid_y)), colour)  # type: ignore[arg-type]
 
 
 def test_gif_clip_and_timeline(tmp_path: Path) -> None:
-    video = write_square_video(tmp_path / "sq.mp4")
-    items = [_evidence(0.5, 0), _evidence(2.0, 0)]
+    video = tmp_path / "sq.mp4"
+    truth = square_video(video)
+    items = [_evidence(truth, 0.5), _evidence(truth, 2.0)]
     out = annotate(video, _result(items), tmp_path / "ev.gif", fps=4, width=640)
     gif = Image.open(out)
     assert gif.format == "GIF" and gif.n_frames == 12  # 3 s at 4 fps
@@ -112,12 +105,14 @@ def test_unsupported_format_is_refused(tmp_path: Path) -> None:
 
 
 def test_no_evidence_still_writes_a_picture(tmp_path: Path) -> None:
-    video = write_square_video(tmp_path / "sq.mp4")
+    video = tmp_path / "sq.mp4"
+    square_video(video)
     out = annotate(video, _result([]), tmp_path / "none.png")
     assert Image.open(out).size[0] == 1200
 
 
-def test_group_by_time() -> None:
-    items = [_evidence(t, 0) for t in (2.0, 0.5, 2.02, 1.0)]
+def test_group_by_time(tmp_path: Path) -> None:
+    truth = square_video(tmp_path / "sq.mp4")
+    items = [_evidence(truth, t) for t in (2.0, 0.5, 2.02, 1.0)]
     groups = group_by_time(items)
     assert [[e.time for e in g] for g in groups] == [[0.5], [1.0], [2.0, 2.02]]
