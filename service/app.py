@@ -78,12 +78,13 @@ def build_backend(settings: Settings) -> tuple[Backend, bool]:
                                api_key=settings.vllm_api_key or None), False
     from service.inference.local_hf import LocalHFBackend
 
-    checkpoint = Path(settings.checkpoint) if settings.checkpoint else _tiny_checkpoint(settings)
+    checkpoint = (Path(settings.checkpoint) if settings.checkpoint
+                  else ensure_tiny_checkpoint(settings))
     backend = LocalHFBackend(checkpoint)
     return backend, backend.info.random_tiny_model
 
 
-def _tiny_checkpoint(settings: Settings) -> Path:
+def ensure_tiny_checkpoint(settings: Settings) -> Path:
     out = settings.tiny_checkpoint_dir
     if not (out / "config.json").exists():
         log.warning("O3_CHECKPOINT is empty: building a RANDOM TINY model under %s "

@@ -9,6 +9,7 @@ Written as raw ASGI (not BaseHTTPMiddleware) to keep per-request overhead small.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.observability.context import request_id_var
 from service.observability.metrics import Metrics
 
+log = logging.getLogger("service.access")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -70,3 +72,4 @@ class RequestContextMiddleware:
         route, method = _route_template(scope), scope.get("method", "GET")
         self.metrics.requests.labels(route, method, str(status)).inc()
         self.metrics.latency.labels(route, method).observe(seconds)
+        log.info("%s %s %s %.1fms", method, scope.get("path", ""), status, seconds * 1000)
