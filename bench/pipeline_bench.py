@@ -9,20 +9,31 @@ trace) are parsed with the real parser, voted (confidence mode, verifier-like we
 and their evidence merged, exactly as `Pipeline.run` does after the backend call.
 Prints the median and p90 per stage and in total, and the total's ratio to the target
 (under 1 ms per request).
+
+Second, side by side: the verifier's 8 scoring calls against a backend that takes
+`--score-delay` seconds per call (the ScriptedBackend double, 50 ms by default), made
+one at a time (max_concurrency=1) and concurrently (the default bound, 8); prints both
+wall times and their ratio (ideal 1/8; target <= 0.25).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import time
 from collections.abc import Callable
 
+from PIL import Image
+
 from service.grounding.parser import parse_trace
 from service.grounding.types import FrameSetMeta, ParsedTrace, TaskType
+from service.inference.doubles import ScriptedBackend
 from service.inference.evidence import merge_evidence
 from service.inference.types import VotingMode
+from service.inference.verifier import verify
 from service.inference.voting import vote
+from service.video.frameset import FrameSet
 
 TARGET_S = 1e-3
 META = FrameSetMeta(
@@ -88,11 +99,33 @@ def _stats(xs: list[float]) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--repeat", type=int, default=2000)
+    ap.add_argument("--score-delay", type=float, default=0.05)
     args = ap.parse_args(argv)
     for _ in range(50):  # warm-up: regex compilation, imports, caches
         run_once()
     runs = [run_once() for _ in range(args.repeat)]
     _report(runs, _describe())
+    _report_verify(args.score_delay)
+
+
+def _verify_wall(delay: float, bound: int) -> float:
+    """Seconds to verify 8 traces that each cite evidence, `bound` calls at a time."""
+    frames = FrameSet([Image.new("RGB", META.fed_size)] * len(META.times), META)
+    parsed = [parse_trace(TRACES[i], task=TaskType.MCQ, fed_size=META.fed_size,
+                          duration=META.duration, n_options=4) for i in (0, 1, 3, 5) * 2]
+    backend = ScriptedBackend(scores=["2"], delay=delay)
+    t0 = time.perf_counter()
+    asyncio.run(verify(backend, frames, "What does the man lift?", parsed,
+                       max_concurrency=bound))
+    return time.perf_counter() - t0
+
+
+def _report_verify(delay: float) -> None:
+    one, eight = _verify_wall(delay, 1), _verify_wall(delay, 8)
+    verdict = "PASS" if eight / one <= 0.25 else "FAIL"
+    print(f"verify 8 traces, {delay * 1e3:.0f} ms per scoring call: sequential "
+          f"{one * 1e3:.1f} ms, concurrent {eight * 1e3:.1f} ms, "
+          f"ratio {eight / one:.3f} (ideal 0.125, target <= 0.25) [{verdict}]")
 
 
 def _describe() -> str:

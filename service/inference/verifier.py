@@ -19,7 +19,8 @@ Weight modes:
   No evidence -> 0.2 as in CODE mode.
 
 Unvotable traces (no answer or no think) get weight 0 and are not scored. All scoring
-calls of one request go out concurrently, at most `max_concurrency` at a time. A
+calls of one request go out concurrently, at most `max_concurrency` at a time; each
+call's crops are cut in a worker thread (PIL), so the event loop never does pixel work. A
 `BackendError` from one scoring call is not fatal: that call counts as unreadable and
 the trace's result says so (`failed`); cancellation propagates.
 """
@@ -59,8 +60,10 @@ class TraceVerification:
 
 @dataclass(frozen=True)
 class _Call:
+    """One scoring call to make: the trace it scores and the (time, box) to crop."""
+
     trace: int
-    crops: tuple[Image.Image, ...]
+    cites: tuple[tuple[float, Box], ...]
 
 
 def parse_score(reply: str) -> int | None:
@@ -89,37 +92,36 @@ def _nearest(times: Sequence[float], t: float) -> int:
     return min(range(len(times)), key=lambda i: (abs(times[i] - t), i))
 
 
-def _crops(frames: FrameSet, items: Sequence[EvidenceItem]) -> tuple[Image.Image, ...]:
-    return tuple(crop_evidence(frames, it.time, b) for it in items for b in it.boxes)
+def _cites(items: Sequence[EvidenceItem]) -> tuple[tuple[float, Box], ...]:
+    return tuple((it.time, b) for it in items for b in it.boxes)
 
 
-def _box_count(items: Sequence[EvidenceItem]) -> int:
-    return sum(len(it.boxes) for it in items)
+def _crops(frames: FrameSet, call: _Call) -> tuple[Image.Image, ...]:
+    return tuple(crop_evidence(frames, t, b) for t, b in call.cites)
 
 
-def _plan(
-    frames: FrameSet, traces: Sequence[ParsedTrace], mode: WeightMode
-) -> list[_Call]:
-    """The scoring calls to make (crops are only cut for calls that will happen)."""
+def _plan(frames: FrameSet, traces: Sequence[ParsedTrace], mode: WeightMode) -> list[_Call]:
+    """The scoring calls to make, in trace order (no pixels touched yet)."""
     calls: list[_Call] = []
     for i, t in enumerate(traces):
         if not t.votable or not frames.frames:
             continue
         if mode is WeightMode.CODE:
-            if 0 < _box_count(t.evidence) <= MAX_CROPS:
-                calls.append(_Call(i, _crops(frames, t.evidence)))
+            cites = _cites(t.evidence)
+            if len(cites) <= MAX_CROPS:
+                calls.append(_Call(i, cites))
             continue
-        for items in _by_object(t.evidence).values():
-            calls.append(_Call(i, _crops(frames, items)[:MAX_CROPS]))
-    return [c for c in calls if c.crops]
+        calls.extend(_Call(i, _cites(items)[:MAX_CROPS]) for items in _by_object(t.evidence))
+    return [c for c in calls if c.cites]
 
 
-def _by_object(items: Sequence[EvidenceItem]) -> dict[str, list[EvidenceItem]]:
+def _by_object(items: Sequence[EvidenceItem]) -> list[list[EvidenceItem]]:
+    """The trace's evidence grouped by object (normalised name), first mention first."""
     groups: dict[str, list[EvidenceItem]] = {}
     for it in items:
         if it.boxes:
             groups.setdefault(normalize_answer(it.name), []).append(it)
-    return groups
+    return list(groups.values())
 
 
 async def verify(
@@ -137,9 +139,10 @@ async def verify(
 
     async def run(call: _Call) -> tuple[int | None, bool]:
         async with gate:
+            # cutting and upsampling is CPU work (~1 ms a crop): off the event loop
+            crops = await asyncio.to_thread(_crops, frames, call)
             try:
-                prompt = build_scorer_prompt(question, len(call.crops))
-                reply = await backend.score(prompt, call.crops)
+                reply = await backend.score(build_scorer_prompt(question, len(crops)), crops)
             except BackendError:
                 return None, True
             return parse_score(reply), False
