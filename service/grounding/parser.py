@@ -100,8 +100,17 @@ def parse_trace(
     duration: float | None = None,
     n_options: int | None = None,
 ) -> ParsedTrace:
-    """Read one completion. Never raises; see the module docstring for the rules."""
-    r = _Reader(fed_size=fed_size, duration=duration)
+    """Read one completion. Never raises; see the module docstring for the rules.
+
+    A `fed_size` with a non-positive side or a negative / non-finite `duration` is
+    ignored (treated as not given) rather than raised on.
+    """
+    size_ok = fed_size is not None and fed_size[0] > 0 and fed_size[1] > 0
+    duration_ok = duration is not None and math.isfinite(duration) and duration >= 0
+    r = _Reader(
+        fed_size=fed_size if size_ok else None,
+        duration=duration if duration_ok else None,
+    )
     think, think_end = r.think(text)
     answer_text = r.answer_block(text, think_end)
     evidence = r.evidence(think) if think is not None else ()

@@ -288,3 +288,18 @@ MCQ_LETTERS = [
 @pytest.mark.parametrize(("text", "n", "expected"), MCQ_LETTERS)
 def test_normalize_mcq_letter(text: str, n: int | None, expected: str | None) -> None:
     assert normalize_mcq_letter(text, n) == expected
+
+
+@pytest.mark.parametrize(
+    ("fed_size", "duration"),
+    [
+        ((0, 100), 100.0),        # a zero-width frame size is ignored, not divided by
+        ((100, 100), float("nan")),  # a NaN duration is ignored, times are not clamped
+        ((100, 100), -1.0),       # a negative duration is ignored
+    ],
+)
+def test_bad_context_is_ignored_not_raised(fed_size: tuple[int, int], duration: float) -> None:
+    text = "<think><obj>a</obj><box>[0.1,0.1,0.5,0.5]</box>at<t>50</t>s</think><answer>x</answer>"
+    parsed = parse_trace(text, fed_size=fed_size, duration=duration)
+    assert parsed.answer == "x"
+    assert parsed.evidence[0].time == 50.0
