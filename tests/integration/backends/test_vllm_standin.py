@@ -1,0 +1,206 @@
+"""VLLMHTTPBackend against the CPU stand-in over real HTTP, in both stand-in modes:
+scripted (ScriptedBackend replays completions) and local (the tiny checkpoint)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from service.grounding.prompt import build_prompt
+from service.grounding.types import ImagePart, TextPart
+from service.inference.backend import (
+    Backend,
+    BackendBadRequest,
+    BackendTimeout,
+    BackendUnavailable,
+    PromptTooLong,
+    SamplingParams,
+)
+from service.inference.doubles import ScriptedBackend
+from service.inference.local_hf import LocalHFBackend
+from service.inference.vllm_http import VLLMHTTPBackend
+from tests.support.fixtures import make_frames
+from tests.support.vllm_standin import StandinState, start_standin
+
+FRAMES = make_frames(4)
+PROMPT = build_prompt("What is moving?", [0.0, 1.0, 2.0, 3.0])
+SCRIPT = ("<think>a</think><answer>A</answer>", "<think>b</think><answer>B</answer>")
+SAMPLING = SamplingParams(temperature=0.8, top_p=0.95, top_k=40, max_tokens=50,
+                          repetition_penalty=1.1, seed=5)
+
+
+@pytest.fixture
+def scripted() -> ScriptedBackend:
+    return ScriptedBackend(completions=SCRIPT, scores=("2",), name="open-o3-video")
+
+
+@pytest.fixture
+def standin(scripted: ScriptedBackend) -> Iterator[tuple[str, StandinState]]:
+    state = StandinState()
+    with start_standin(scripted, state=state) as base_url:
+        yield base_url, state
+
+
+async def test_n_samples_in_one_request_with_explicit_fields(
+    standin: tuple[str, StandinState], scripted: ScriptedBackend
+) -> None:
+    base_url, state = standin
+    backend = VLLMHTTPBackend(base_url, "open-o3-video")
+    result = await backend.sample(PROMPT, FRAMES, 8, SAMPLING)
+    await backend.close()
+    assert [c.text for c in result.completions] == [SCRIPT[i % 2] for i in range(8)]
+    assert len(state.requests) == 1  # ONE request for all 8 samples
+    body = state.requests[0]
+    assert body["n"] == 8
+    assert {k: body[k] for k in ("temperature", "top_p", "top_k", "max_tokens",
+                                 "repetition_penalty", "seed")} == {
+        "temperature": 0.8, "top_p": 0.95, "top_k": 40, "max_tokens": 50,
+        "repetition_penalty": 1.1, "seed": 5}
+    parts = body["messages"][1]["content"]
+    images = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
+    assert len(images) == 4 and all(u.startswith("data:image/jpeg;base64,") for u in images)
+    # the backend behind the stand-in got our neutral prompt back, frame for frame
+    call = scripted.calls[0]
+    assert (call.n, call.image_count, call.sampling) == (8, 4, SAMPLING)
+    assert call.prompt.system == PROMPT.system
+    assert [type(p) for p in call.prompt.user] == [type(p) for p in PROMPT.user]
+    assert [p.text for p in call.prompt.user if isinstance(p, TextPart)] == [
+        p.text for p in PROMPT.user if isinstance(p, TextPart)]
+    assert [p.index for p in call.prompt.user if isinstance(p, ImagePart)] == [0, 1, 2, 3]
+    assert result.usage.completion_tokens > 0
+
+
+async def test_score_is_greedy(standin: tuple[str, StandinState]) -> None:
+    base_url, state = standin
+    backend = VLLMHTTPBackend(base_url, "open-o3-video")
+    assert await backend.score(PROMPT, FRAMES) == SCRIPT[0]
+    assert state.requests[-1]["temperature"] == 0.0 and state.requests[-1]["n"] == 1
+    await backend.close()
+
+
+async def test_health_and_revision(standin: tuple[str, StandinState]) -> None:
+    base_url, _ = standin
+    good = VLLMHTTPBackend(base_url + "/v1", "open-o3-video")
+    assert good.revision == "open-o3-video"  # before health: the model name
+    health = await good.health()
+    assert health.ok and good.revision == "standin:scripted"
+    wrong = VLLMHTTPBackend(base_url, "other-model")
+    health = await wrong.health()
+    assert not health.ok and "not served" in health.detail
+    with pytest.raises(BackendUnavailable, match="does not exist"):
+        await wrong.sample(PROMPT, FRAMES, 1, SAMPLING)
+    for b in (good, wrong):
+        await b.close()
+
+
+ERRORS = [
+    # engine failure -> unavailable (503 at the gateway)
+    (500, "engine crashed", BackendUnavailable),
+    # vLLM's context error -> PromptTooLong with frames to drop
+    (400, "This model's maximum context length is 400 tokens. However, you requested 600 "
+          "tokens (550 in the messages, 50 in the completion).", PromptTooLong),
+    # another validation error -> bad request
+    (400, "repetition_penalty must be positive", BackendBadRequest),
+]
+
+
+@pytest.mark.parametrize(("status", "message", "kind"), ERRORS)
+async def test_errors_over_http_are_mapped(
+    standin: tuple[str, StandinState], status: int, message: str, kind: type[Exception]
+) -> None:
+    base_url, state = standin
+    state.fail_next.append((status, message))
+    backend = VLLMHTTPBackend(base_url, "open-o3-video")
+    with pytest.raises(kind) as caught:
+        await backend.sample(PROMPT, FRAMES, 2, SAMPLING)
+    if kind is PromptTooLong:
+        assert "of 4 frames" in str(caught.value)
+    assert len(state.requests) == 1  # HTTP errors are never retried
+    await backend.close()
+
+
+async def test_api_key_is_sent(scripted: ScriptedBackend) -> None:
+    with start_standin(scripted, api_key="sekret") as base_url:
+        ok = VLLMHTTPBackend(base_url, "open-o3-video", api_key="sekret")
+        bad = VLLMHTTPBackend(base_url, "open-o3-video", api_key="wrong")
+        assert len((await ok.sample(PROMPT, FRAMES, 2, SAMPLING)).completions) == 2
+        with pytest.raises(BackendUnavailable, match="api key"):
+            await bad.sample(PROMPT, FRAMES, 2, SAMPLING)
+        assert not (await bad.health()).ok
+        for b in (ok, bad):
+            await b.close()
+
+
+async def test_cancelling_the_caller_closes_the_request() -> None:
+    slow = ScriptedBackend(completions=SCRIPT, delay=30.0, name="open-o3-video")
+    state = StandinState()
+    with start_standin(slow, state=state) as base_url:
+        backend = VLLMHTTPBackend(base_url, "open-o3-video")
+        task = asyncio.create_task(backend.sample(PROMPT, FRAMES, 8, SAMPLING))
+        while not state.requests:  # the request reached the server
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await asyncio.to_thread(state.wait_for, lambda s: s.disconnects == 1, 5.0)
+        assert state.completed == 0
+        await backend.close()
+
+
+async def test_read_timeout_is_a_backend_timeout() -> None:
+    slow = ScriptedBackend(completions=SCRIPT, delay=3.0, name="open-o3-video")
+    state = StandinState()
+    with start_standin(slow, state=state) as base_url:
+        backend = VLLMHTTPBackend(base_url, "open-o3-video", read_timeout=0.3)
+        with pytest.raises(BackendTimeout):
+            await backend.sample(PROMPT, FRAMES, 1, SAMPLING)
+        assert len(state.requests) == 1  # not retried
+        await backend.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_connection_refused_is_unavailable_after_bounded_retries() -> None:
+    backend = VLLMHTTPBackend(f"http://127.0.0.1:{_closed_port()}", "m",
+                              connect_retries=2, retry_backoff=0.01)
+    with pytest.raises(BackendUnavailable, match="after 3 attempts"):
+        await backend.sample(PROMPT, FRAMES, 1, SAMPLING)
+    assert not (await backend.health()).ok
+    await backend.close()
+
+
+# ---- local mode: the stand-in runs the tiny checkpoint --------------------------------
+
+
+async def test_local_mode_round_trip(local_backend: LocalHFBackend) -> None:
+    state = StandinState()
+    with start_standin(local_backend, state=state) as base_url:
+        remote = VLLMHTTPBackend(base_url, local_backend.model_id)
+        assert isinstance(remote, Backend)
+        before = local_backend.generate_calls
+        result = await remote.sample(PROMPT, FRAMES, 3,
+                                     SamplingParams(max_tokens=10, seed=4))
+        assert len(result.completions) == 3 and local_backend.generate_calls == before + 1
+        # the images survived JPEG + HTTP: the prompt has the same token count
+        assert result.usage.prompt_tokens == local_backend.count_prompt_tokens(PROMPT, FRAMES)
+        assert result.usage.completion_tokens >= 3
+        assert isinstance(await remote.score(PROMPT, FRAMES), str)
+        await remote.close()
+
+
+async def test_local_mode_context_limit_like_vllm(local_backend: LocalHFBackend) -> None:
+    with start_standin(local_backend, max_model_len=500) as base_url:
+        remote = VLLMHTTPBackend(base_url, local_backend.model_id)
+        frames = make_frames(8)
+        prompt = build_prompt("What is moving?", [float(i) for i in range(8)])
+        with pytest.raises(PromptTooLong) as caught:
+            await remote.sample(prompt, frames, 2, SamplingParams(max_tokens=50))
+        assert "of 8 frames" in str(caught.value) and "max_pixels" in str(caught.value)
+        await remote.close()
