@@ -14,6 +14,7 @@ a stream (the decoder delay), so it is removed by measuring from the first entry
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -87,3 +88,28 @@ def scan_packets(path: str | Path) -> PacketScan:
         frame_times=tuple(sorted(t - origin for t in times)),
         keyframe_times=tuple(sorted(t - origin for t in keys)),
     )
+
+
+def decode_floor(scan: PacketScan, times: list[float]) -> int:
+    """Fewest frames any decoder must output to show the frames nearest `times`.
+
+    Each target needs every frame in display order from the last keyframe at or
+    before it up to it; the floor is the size of the union of those spans.
+    """
+    frames = scan.frame_times
+    keys = [bisect.bisect_left(frames, k - 1e-9) for k in scan.keyframe_times]
+    needed: set[int] = set()
+    for t in times:
+        j = _nearest(frames, t)
+        k = keys[max(0, bisect.bisect_right(keys, j) - 1)]
+        needed.update(range(k, j + 1))
+    return len(needed)
+
+
+def _nearest(frames: tuple[float, ...], t: float) -> int:
+    i = bisect.bisect_left(frames, t)
+    if i == 0:
+        return 0
+    if i == len(frames) or t - frames[i - 1] <= frames[i] - t:
+        return i - 1
+    return i

@@ -11,7 +11,7 @@ from PIL import Image
 
 from service.grounding.types import Box
 from service.video.decode import decode_all_at
-from service.video.index import scan_packets
+from service.video.index import decode_floor, scan_packets
 from service.video.policy import FramePolicy, choose_times
 from service.video.sampler import sample_video
 from service.video.synth import MovingSquareTruth
@@ -95,20 +95,6 @@ def test_same_pixels_as_decoding_everything(videos: Videos, name: str) -> None:
     assert sampled.stats.decoded_frames <= ref_stats.decoded_frames
 
 
-def decode_floor(path: Path, times: list[float], fps: float) -> int:
-    """Fewest frames any decoder must output to reach `times`: the union of the
-    display-order spans [last keyframe <= t, t], from a demux-only packet scan."""
-    scan = scan_packets(path)
-    needed: set[int] = set()
-    for t in times:
-        j = int(np.argmin([abs(ft - t) for ft in scan.frame_times]))
-        k = max(kt for kt in scan.keyframe_times if kt <= scan.frame_times[j] + 1e-9)
-        first = scan.frame_times.index(k)
-        needed.update(range(first, j + 1))
-    del fps
-    return len(needed)
-
-
 # (video, policy, expected seeks at least): the decode count must equal the floor.
 ECONOMY = [
     ("long_gop.mp4", FramePolicy(), 1),  # 16 targets, 4 GOPs: decode on inside a GOP
@@ -125,7 +111,7 @@ def test_decodes_exactly_the_floor(
     path, _ = videos[name]
     sampled = sample_video(path, policy)
     times = list(sampled.frameset.meta.times)
-    assert sampled.stats.decoded_frames == decode_floor(path, times, sampled.info.fps)
+    assert sampled.stats.decoded_frames == decode_floor(scan_packets(path), times)
     assert sampled.stats.seeks >= min_seeks
     assert sampled.stats.decoded_frames < sampled.info.frame_count
 

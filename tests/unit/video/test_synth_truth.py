@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from service.video.index import PacketScan, decode_floor
 from service.video.synth import SceneObject, frame_times_for, rotate_box
 
 SIZE = (160, 120)
@@ -56,3 +57,23 @@ def test_frame_times() -> None:
     gaps = {round(b - a, 3) for a, b in itertools.pairwise(vfr)}
     assert len(gaps) > 1 and vfr[0] == 0.0 and vfr[-1] < 2.0
     assert not math.isclose(min(gaps), max(gaps))
+
+
+# (frame times, keyframe times, targets, floor) -- the decode floor by hand
+FLOORS = [
+    # one GOP: reaching 0.4 needs frames 0..4
+    ([k / 10 for k in range(10)], [0.0], [0.4], 5),
+    # two targets in one GOP: the spans overlap, union 0..7
+    ([k / 10 for k in range(10)], [0.0, 0.5], [0.3, 0.4, 0.7], 8),
+    # targets right on keyframes: one frame each
+    ([k / 10 for k in range(10)], [0.0, 0.5], [0.0, 0.5], 2),
+    # a target between frames takes the nearest frame (0.26 -> frame 3)
+    ([k / 10 for k in range(10)], [0.0], [0.26], 4),
+]
+
+
+@pytest.mark.parametrize(("frames", "keys", "targets", "floor"), FLOORS)
+def test_decode_floor(frames: list[float], keys: list[float], targets: list[float],
+                      floor: int) -> None:
+    scan = PacketScan(tuple(frames), tuple(keys))
+    assert decode_floor(scan, targets) == floor
