@@ -138,7 +138,7 @@ def _lifespan(settings: Settings, metrics: Metrics, backend: Backend | None,
             await jobs.close()
             await cache.close()
             if client is not None:
-                await client.close()
+                await client.aclose()  # type: ignore[attr-defined]  # stubs predate aclose
             if owned:
                 await be.close()
 

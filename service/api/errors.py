@@ -18,6 +18,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.inference.backend import BackendError
+from service.inference.images import ImageDataError
+from service.video.errors import VideoError
 
 log = logging.getLogger("service.errors")
 
@@ -90,7 +92,7 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
 
 async def _handle_any(request: Request, exc: Exception) -> JSONResponse:
     err = to_api_error(exc)
-    if err.status >= 500 and not isinstance(exc, ApiError | BackendError):
+    if err.status >= 500 and not isinstance(exc, ApiError | BackendError | TimeoutError):
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
     return error_response(err)
 
@@ -108,6 +110,10 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Known error classes are answered by the routing layer; any other exception by the
+    outermost handler (Starlette re-raises those after answering, so servers log them)."""
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
+    for known in (ApiError, BackendError, VideoError, ImageDataError, TimeoutError):
+        app.add_exception_handler(known, _handle_any)
     app.add_exception_handler(Exception, _handle_any)
