@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.unit.deploy.compose_checks import compose_problems, duration_s, schema_problems
-from tests.unit.deploy.loaders import InterpolationError, interpolate, load_yaml, REPO
+from tests.unit.deploy.loaders import REPO, InterpolationError, interpolate, load_yaml
 
 MIN_IMAGES = 16  # the gateway's default frame count (O3_DEFAULT_NUM_FRAMES)
 
