@@ -33,6 +33,7 @@ from av.container import OutputContainer
 from av.video.stream import VideoStream
 from PIL import Image
 
+from service.grounding.geometry import coded_to_display
 from service.grounding.types import Box
 
 Color = tuple[int, int, int]
@@ -99,7 +100,7 @@ class SceneTruth:
     def display_boxes_at(self, t: float) -> dict[str, Box]:
         """The same boxes in display orientation (after the player's rotation)."""
         size = (self.scene.width, self.scene.height)
-        return {k: rotate_box(b, size, self.rotation) for k, b in self.boxes_at(t).items()}
+        return {k: coded_to_display(b, size, self.rotation) for k, b in self.boxes_at(t).items()}
 
 
 @dataclass(frozen=True)
@@ -111,19 +112,6 @@ class MovingSquareTruth(SceneTruth):
 
     def display_box_at(self, t: float) -> Box:
         return self.display_boxes_at(t)[self.square]
-
-
-def rotate_box(box: Box, coded_size: tuple[int, int], rotation: int) -> Box:
-    """Map a coded-pixel box to display pixels for a clockwise `rotation`."""
-    x1, y1, x2, y2 = box
-    w, h = coded_size
-    if rotation == 90:
-        return (h - y2, x1, h - y1, x2)
-    if rotation == 180:
-        return (w - x2, h - y2, w - x1, h - y1)
-    if rotation == 270:
-        return (y1, w - x2, y2, w - x1)
-    return box
 
 
 def _interpolate(path: Sequence[tuple[float, float, float]], t: float) -> tuple[float, float]:

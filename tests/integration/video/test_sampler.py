@@ -3,12 +3,15 @@ and no more decoding than the keyframe layout requires."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from service.grounding.geometry import box_iou, display_to_fed
 from service.grounding.types import Box
 from service.video.decode import decode_all_at
 from service.video.index import decode_floor, scan_packets
@@ -45,19 +48,6 @@ def red_box(image: Image.Image) -> Box | None:
     return (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
 
 
-def scaled(box: Box, src: tuple[int, int], dst: tuple[int, int]) -> Box:
-    sx, sy = dst[0] / src[0], dst[1] / src[1]
-    return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
-
-
-def iou(a: Box, b: Box) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0
-
-
 @pytest.mark.parametrize("name", ALL)
 def test_frames_match_truth(videos: Videos, name: str) -> None:
     path, truth = videos[name]
@@ -75,10 +65,10 @@ def test_frames_match_truth(videos: Videos, name: str) -> None:
         assert img.size == meta.fed_size
         assert min(abs(t - ft) for ft in truth.frame_times) < 1e-3  # a real frame's pts
         assert abs(t - target) <= frame_period  # within one frame of what was asked
-        want = scaled(truth.display_box_at(t), display, meta.fed_size)
+        want = display_to_fed(truth.display_box_at(t), display, meta.fed_size)
         got = red_box(img)
         assert got is not None, f"no square found at {t:.3f}s"
-        assert iou(got, want) > 0.6, (t, got, want)
+        assert box_iou(got, want) > 0.6, (t, got, want)
 
 
 @pytest.mark.parametrize("name", ["h264.mp4", "vp9.webm", "rot90.mp4", "vfr.mp4",
@@ -138,3 +128,19 @@ def test_probe_reports_audio_and_codec(videos: Videos) -> None:
                                ("mpeg4.avi", "mpeg4", False)]:
         info = sample_video(videos[name][0]).info
         assert (info.codec, info.has_audio) == (codec, audio)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None,
+                    reason="needs the ffmpeg CLI as an independent player (apt-get install ffmpeg)")
+@pytest.mark.parametrize("name", ["rot90.mp4", "rot270.mp4"])
+def test_rotation_agrees_with_ffmpeg_player(videos: Videos, name: str) -> None:
+    # An independent player (ffmpeg autorotate) must show the square where our
+    # display truth and our sampler put it: guards the sign of the rotation.
+    path, truth = videos[name]
+    w, h = truth.scene.height, truth.scene.width  # display size at 90/270
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-frames:v", "1",
+                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, check=True).stdout
+    shown = Image.frombytes("RGB", (w, h), raw)
+    got = red_box(shown)
+    assert got is not None and box_iou(got, truth.display_box_at(0.0)) > 0.8

@@ -7,13 +7,15 @@ import math
 
 import pytest
 
+from service.grounding.geometry import coded_to_display
 from service.video.index import PacketScan, decode_floor
-from service.video.synth import SceneObject, frame_times_for, rotate_box
+from service.video.synth import SceneObject, frame_times_for
 
 SIZE = (160, 120)
 
 
-# (rotation, coded box, display box) on a 160x120 coded frame
+# (rotation, coded box, display box) on a 160x120 coded frame. The 90-degree row was
+# checked against `ffmpeg` autorotate output of a synth video (square found there).
 ROTATIONS = [
     (0, (10, 20, 30, 50), (10, 20, 30, 50)),  # no rotation: unchanged
     (90, (10, 20, 30, 50), (70, 10, 100, 30)),  # clockwise: x' = h - y2, y' = x1
@@ -23,15 +25,17 @@ ROTATIONS = [
 
 
 @pytest.mark.parametrize(("rot", "box", "want"), ROTATIONS)
-def test_rotate_box(rot: int, box: tuple[float, ...], want: tuple[float, ...]) -> None:
-    assert rotate_box(box, SIZE, rot) == want  # type: ignore[arg-type]
+def test_rotation_matches_ffmpeg_convention(
+    rot: int, box: tuple[float, ...], want: tuple[float, ...]
+) -> None:
+    assert coded_to_display(box, SIZE, rot) == want  # type: ignore[arg-type]
 
 
 def test_rotations_compose_to_identity() -> None:
     # 90 then 270 (on the rotated frame) returns to the start: the maps are inverses.
     box = (3.0, 7.0, 40.0, 90.0)
-    once = rotate_box(box, SIZE, 90)
-    assert rotate_box(once, (SIZE[1], SIZE[0]), 270) == box
+    once = coded_to_display(box, SIZE, 90)
+    assert coded_to_display(once, (SIZE[1], SIZE[0]), 270) == box
 
 
 OBJ = SceneObject("ball", (0, 255, 0), (10, 10), ((0.0, 0.0, 0.0), (2.0, 100.0, 50.0)),
