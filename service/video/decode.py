@@ -61,9 +61,11 @@ class _Cursor:
     stats: DecodeStats
     last: tuple[float, VideoFrame] | None = None
     frames: Iterator[VideoFrame] = field(init=False)
+    key_times: list[float] = field(init=False)
 
     def __post_init__(self) -> None:
         self.frames = self.container.decode(self.stream)
+        self.key_times = [k.time for k in self.info.keyframes]
 
     @property
     def position(self) -> float:
@@ -112,7 +114,7 @@ def _reach(cursor: _Cursor, target: float, tol: float) -> tuple[float, VideoFram
     if cursor.last and cursor.last[0] >= target - tol:
         return cursor.last  # the same frame serves two close targets
     keys = cursor.info.keyframes
-    k = bisect.bisect_right([kf.time for kf in keys], target + tol) - 1
+    k = bisect.bisect_right(cursor.key_times, target + tol) - 1
     fresh_start = cursor.stats.decoded_frames == 0 and k == 0  # decoder is at keyframe 0
     if k >= 0 and keys[k].time > cursor.position and not fresh_start:
         cursor.seek(keys[k])

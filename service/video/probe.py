@@ -223,7 +223,6 @@ def _first_frame(container: InputContainer, stream: VideoStream) -> tuple[int, i
         raise MissingTimestamps(
             "the video's frames have no timestamps; remux it into MP4, MKV or WebM"
         )
-    container.seek(0)
     return frame.pts, (-round(frame.rotation)) % 360
 
 
