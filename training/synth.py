@@ -10,8 +10,9 @@ Per video (160x120, 10 fps, 4-8 s, written by `service.video.synth.write_scene`)
 - the APPEARER is visible only on [appear, disappear);
 - the STATIC shape sits still the whole time.
 Questions (one record per task, cycling over videos):
-- temporal-spatial free-form QA: "What color is the shape that appears ...?" -> colour
-- General video QA Free-form:   "Which way does the <mover> move?"          -> left/right
+- temporal-spatial free-form QA: "Which shape appears during the video?" -> "the <appearer>"
+- General video QA Free-form:   "Which way does the <mover> move?"    -> "to the left/right"
+(free-form answers have >= 2 words: ROUGE-2 of a one-word answer is 0, capping it at 2/3)
 - General video QA MCQ:          "Which shape moves ...?" with 3 options      -> letter
 - temporal QA:                   "When is the <appearer> visible?"           -> [a, d]
 - temporal QA (MCQ):             "When does the <appearer> appear?"          -> "X\\n[a, d]"
@@ -148,12 +149,12 @@ def _last_time(video: Video) -> float:
 def grounded_freeform(video: Video, rng: random.Random) -> dict[str, Any]:
     t = _appear_time(video)
     frames, items = key_annotations(video, [t])
-    color = video.appearer.name.split()[0]
+    answer = f"the {video.appearer.name}"
     reasoning = (f"At the start only the {video.mover.name} and the {video.static.name} are "
                  f"visible. Then {mention(video, video.appearer, t)} appears, while "
-                 f"{mention(video, video.static, t)} stays still. The new shape is {color}.")
-    return {"question": "What color is the shape that appears during the video?",
-            "answer": color, "key_frames": frames, "key_items": items,
+                 f"{mention(video, video.static, t)} stays still. The new shape is {answer}.")
+    return {"question": "Which shape appears during the video?",
+            "answer": answer, "key_frames": frames, "key_items": items,
             "reasoning_process": reasoning}
 
 
@@ -162,9 +163,9 @@ def general_freeform(video: Video, rng: random.Random) -> dict[str, Any]:
     frames, items = key_annotations(video, [t0, t1])
     reasoning = (f"{mention(video, video.mover, t0)} starts on one side and later "
                  f"{mention(video, video.mover, t1)} is on the {video.direction}. "
-                 f"So it moves {video.direction}.")
+                 f"So it moves to the {video.direction}.")
     return {"question": f"Which way does the {video.mover.name} move, left or right?",
-            "answer": video.direction, "key_frames": frames, "key_items": items,
+            "answer": f"to the {video.direction}", "key_frames": frames, "key_items": items,
             "reasoning_process": reasoning}
 
 

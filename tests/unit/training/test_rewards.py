@@ -44,6 +44,9 @@ ACCURACY = [
     (trace("x", "C"), ann(task="General video QA MCQ", letter="B", n_options=3), 0.0),
     # free-form: identical text -> ROUGE mean 1
     (trace("x", "the red square"), ann(), 1.0),
+    # free-form: a one-word answer has no bigram, so even an exact match caps at 2/3
+    # (ROUGE-1/2/L mean, the released behaviour)
+    (trace("x", "blue"), ann(answer="blue"), 2 / 3),
     # free-form: no overlap -> 0
     (trace("x", "banana"), ann(), 0.0),
     # temporal: exact span -> tIoU 1
