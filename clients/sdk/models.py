@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 Box = list[float]
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
@@ -132,9 +132,12 @@ class ErrorBody(_Wire):
 
 
 class Job(_Wire):
-    """An asynchronous reason job (`202` from `/v1/reason`, `GET /v1/jobs/{id}`)."""
+    """An asynchronous reason job (`202` from `/v1/reason`, `GET /v1/jobs/{id}`).
 
-    id: str
+    The 202 answer names the id `job_id`; the job object names it `id`: both are read.
+    """
+
+    id: str = Field(validation_alias=AliasChoices("id", "job_id"))
     object: str = "job"
     status: JobStatus
     created_at: float | str | None = None

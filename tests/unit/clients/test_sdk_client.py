@@ -185,7 +185,8 @@ def test_unknown_string_is_rejected_before_any_request(gw: FakeGateway, client: 
 
 def test_reason_202_polls_job_until_done(gw: FakeGateway, client: Client) -> None:
     job = {"id": "job_1", "object": "job", "status": "queued"}
-    gw.routes[("POST", "/v1/reason")] = [httpx.Response(202, json=job)]
+    accepted = {"job_id": "job_1", "object": "job", "status": "queued"}  # docs/API.md 202 shape
+    gw.routes[("POST", "/v1/reason")] = [httpx.Response(202, json=accepted)]
     gw.routes[("GET", "/v1/jobs/job_1")] = [
         httpx.Response(200, json={**job, "status": "running"}),
         httpx.Response(200, json={**job, "status": "done", "result": RESULT}),
