@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
 from service.settings import Settings
 from tests.unit.deploy.loaders import REPO
 
@@ -57,11 +59,23 @@ def unknown_vars(names: Iterable[str], documented: set[str]) -> list[str]:
     return sorted(n for n in names if n not in settings and n not in documented)
 
 
+class _ExactSettings(Settings):
+    """Settings that read only their arguments: no process environment, no .env file."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 def gateway_settings(env: Mapping[str, str]) -> Settings:
-    """Settings from exactly `env` (the process environment and .env are ignored)."""
+    """Settings from exactly `env`, as a container with that environment builds them."""
     prefix = str(Settings.model_config.get("env_prefix", "")).upper()
     values = {k[len(prefix):].lower(): v for k, v in env.items() if k.startswith(prefix)}
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return _ExactSettings(**values)
 
 
 @dataclass
