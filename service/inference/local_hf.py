@@ -10,12 +10,17 @@ Invariants:
 - Frames go in as IMAGES through the image processor (no torchvision needed): the
   prompt is rendered by `service.grounding.prompt.to_hf_messages`, then the
   processor's chat template, then `processor(text=..., images=...)`.
-- `sample` makes ONE `generate` call with `num_return_sequences=n`; every sampling
-  parameter is passed explicitly (a fresh GenerationConfig, never the checkpoint's).
-  Temperature 0 is greedy: one sequence, repeated n times (they would be identical).
-- Work runs off the event loop (`asyncio.to_thread`), at most `max_concurrency`
-  generate calls at once (a thread semaphore, so it works from any event loop).
-  Seeded calls also hold a process-wide lock: torch's RNG is global.
+- `sample` prefills the prompt (vision encoder included) ONCE, repeats that KV cache n
+  times and makes ONE `generate` call over the n rows: the shared prefill vLLM gets
+  from `n=N`. (`num_return_sequences=n` would run the vision encoder and the prefill
+  n times over.) Greedy output is identical to a plain `generate` (tested). Every
+  sampling parameter is passed explicitly (a fresh GenerationConfig, never the
+  checkpoint's). Temperature 0 is greedy: one sequence, repeated n times.
+- Work runs off the event loop (`asyncio.to_thread`): at most `max_concurrency`
+  requests are encoded at once (a thread semaphore, so it works from any event loop)
+  and one `generate` at a time per loaded model, because Qwen2.5-VL keeps its rope
+  deltas on the module between prefill and decode. Seeded calls also hold a
+  process-wide lock: torch's RNG is global.
 - A prompt longer than the model's context raises `PromptTooLong` with advice;
   `max_new_tokens` is clamped to what is left of the context (finish_reason "length").
 """
@@ -23,10 +28,11 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +66,14 @@ class LoadedModel:
     eos_ids: frozenset[int]
     pad_id: int
     image_token_id: int
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
 
 _LOADED: dict[tuple[str, str, str], LoadedModel] = {}
 _LOAD_LOCK = threading.Lock()
 _RNG_LOCK = threading.Lock()
 _DEFAULT_CONTEXT = 32768
+_SEQUENCE_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
 
 
 def load_processor(path: Path | str) -> Any:
@@ -246,7 +254,8 @@ class LocalHFBackend:
             max_new = _budget(loaded, inputs, prompt.image_count, sampling.max_tokens)
             greedy = sampling.temperature <= 0
             rows = 1 if greedy else n
-            sequences = self._generate(loaded, inputs, rows, max_new, sampling)
+            with loaded.lock:
+                sequences = self._generate(loaded, inputs, rows, max_new, sampling)
         prompt_len = int(inputs["input_ids"].shape[1])
         comps = _completions(loaded, sequences[:, prompt_len:], max_new)
         comps = comps * n if greedy else comps
@@ -256,21 +265,43 @@ class LocalHFBackend:
         self, loaded: LoadedModel, inputs: Any, rows: int, max_new: int,
         sampling: SamplingParams,
     ) -> Any:
-        torch = _module("torch")
-        config = generation_config(loaded, rows, max_new, sampling)
-        self.generate_calls += 1
-        with torch.inference_mode():
-            if sampling.seed is None or sampling.temperature <= 0:
+        config = generation_config(loaded, max_new, sampling)
+        seed = None if sampling.temperature <= 0 else sampling.seed
+        with _module("torch").inference_mode(), _seeded(loaded, seed):
+            if rows == 1:
+                self.generate_calls += 1
                 return loaded.model.generate(**inputs, generation_config=config)
-            with _RNG_LOCK, torch.random.fork_rng(devices=_rng_devices(loaded)):
-                torch.manual_seed(sampling.seed)
-                return loaded.model.generate(**inputs, generation_config=config)
+            cache = prefill_once(loaded, inputs, rows)
+            tail = {k: inputs[k].repeat(rows, 1) for k in _SEQUENCE_KEYS if k in inputs}
+            self.generate_calls += 1
+            return loaded.model.generate(**tail, past_key_values=cache, generation_config=config)
 
 
-def _rng_devices(loaded: LoadedModel) -> list[int]:
-    if loaded.device.startswith("cuda"):
-        return [_module("torch").device(loaded.device).index or 0]
-    return []
+def prefill_once(loaded: LoadedModel, inputs: Any, rows: int) -> Any:
+    """Run the prompt (minus its last token) once; return its KV cache repeated `rows` times.
+
+    `generate` then feeds the last prompt token for every row and samples on. The
+    vision encoder runs here, once; Qwen2.5-VL stores the prompt's rope deltas on the
+    module, and `generate` reuses them for the repeated rows.
+    """
+    head = {k: (v[:, :-1] if k in _SEQUENCE_KEYS else v) for k, v in inputs.items()}
+    cache = _module("transformers").DynamicCache(config=loaded.model.config)
+    loaded.model(**head, past_key_values=cache, use_cache=True, logits_to_keep=1)
+    cache.batch_repeat_interleave(rows)
+    return cache
+
+
+@contextlib.contextmanager
+def _seeded(loaded: LoadedModel, seed: int | None) -> Iterator[None]:
+    """Seed torch's global RNG for this call only (restored after); no-op without a seed."""
+    if seed is None:
+        yield
+        return
+    torch = _module("torch")
+    devices = [torch.device(loaded.device).index or 0] if loaded.device.startswith("cuda") else []
+    with _RNG_LOCK, torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 def _check_request(
@@ -314,9 +345,7 @@ def _budget(loaded: LoadedModel, inputs: Any, n_images: int, max_tokens: int) ->
     )
 
 
-def generation_config(
-    loaded: LoadedModel, rows: int, max_new: int, sampling: SamplingParams
-) -> Any:
+def generation_config(loaded: LoadedModel, max_new: int, sampling: SamplingParams) -> Any:
     """A fresh GenerationConfig: every parameter explicit, nothing from the checkpoint."""
     greedy = sampling.temperature <= 0
     return _module("transformers").GenerationConfig(
@@ -328,7 +357,7 @@ def generation_config(
         top_k=None if greedy else max(sampling.top_k, 0),
         repetition_penalty=sampling.repetition_penalty,
         max_new_tokens=max_new,
-        num_return_sequences=rows,
+        num_return_sequences=1,  # rows come from the repeated prefill (prefill_once)
         eos_token_id=sorted(loaded.eos_ids),
         pad_token_id=loaded.pad_id,
     )

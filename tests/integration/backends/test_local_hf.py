@@ -60,7 +60,9 @@ async def test_seeded_sampling_is_reproducible_and_seeds_matter(
 
 async def test_top_k_1_is_honoured(local_backend: LocalHFBackend) -> None:
     # top_k=1 leaves one candidate per step: all samples equal the greedy answer,
-    # which they would not if the parameter were dropped (see the test above)
+    # which they would not if the parameter were dropped (see the test above).
+    # It also checks the shared prefill: n=3 decodes from ONE prefill's repeated KV
+    # cache, greedy n=1 is a plain generate; both must give the same tokens.
     sampled = await local_backend.sample(PROMPT, FRAMES, 3, sp(top_k=1, seed=3))
     greedy = await local_backend.sample(PROMPT, FRAMES, 1, sp(temperature=0.0))
     assert {x.text for x in sampled.completions} == {greedy.completions[0].text}
