@@ -42,10 +42,14 @@ def _gpu_problems(svc: dict[str, Any]) -> list[str]:
     return [] if ok else ["vllm: no NVIDIA GPU reservation (deploy.resources.reservations)"]
 
 
-def _health_problems(name: str, svc: dict[str, Any], path: str, start_s: float) -> list[str]:
+def _health_problems(name: str, svc: dict[str, Any], path: str, start_s: float,
+                     port: int | None = None) -> list[str]:
     check = svc.get("healthcheck", {})
     test = " ".join(map(str, check.get("test", [])))
     problems = [] if path in test else [f"{name}: healthcheck does not probe {path}"]
+    probed = re.findall(r":(\d+)/", test)
+    if port is not None and probed != [str(port)]:
+        problems.append(f"{name}: healthcheck probes port {probed}, the service listens on {port}")
     if duration_s(check.get("start_period", "0s")) < start_s:
         problems.append(f"{name}: healthcheck start_period below {start_s:.0f}s")
     return problems
@@ -62,7 +66,9 @@ def _vllm_problems(svc: dict[str, Any], min_images: int) -> list[str]:
         problems.append("vllm: no shm_size (or ipc: host) for PyTorch shared memory")
     if not any(str(v).endswith(":/root/.cache/huggingface") for v in svc.get("volumes", [])):
         problems.append("vllm: no volume for the Hugging Face cache")
-    return problems + _gpu_problems(svc) + _health_problems("vllm", svc, "/health", VLLM_START_S)
+    port = int(flag_value(args, "--port") or 8000)
+    return (problems + _gpu_problems(svc)
+            + _health_problems("vllm", svc, "/health", VLLM_START_S, port))
 
 
 def _gateway_problems(svc: dict[str, Any]) -> list[str]:
@@ -73,7 +79,8 @@ def _gateway_problems(svc: dict[str, Any]) -> list[str]:
     for dep in ("vllm", "redis"):
         if not isinstance(deps, dict) or deps.get(dep, {}).get("condition") != "service_healthy":
             problems.append(f"gateway: does not wait for {dep} to be healthy")
-    return problems + _health_problems("gateway", svc, "/health", 0)
+    port = int(svc.get("environment", {}).get("O3_PORT", 8000))
+    return problems + _health_problems("gateway", svc, "/health", 0, port)
 
 
 def _redis_problems(svc: dict[str, Any]) -> list[str]:

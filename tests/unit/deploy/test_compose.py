@@ -88,6 +88,9 @@ BROKEN_PROMISES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("--generation-config", _drop_flag("--generation-config")),
     # vLLM must not be open to anyone on the network
     ("--api-key", _drop_flag("--api-key")),
+    # a health check on a port nothing listens on never turns healthy
+    ("listens on 8000", lambda d: _svc(d, "gateway")["healthcheck"].update(
+        test=["CMD", "curl", "-f", "http://127.0.0.1:8080/health"])),
     # the gateway image is the Dockerfile's gateway target
     ("gateway target", lambda d: _svc(d, "gateway")["build"].update(target="local")),
     # the gateway must not start before its dependencies are healthy
