@@ -24,8 +24,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 DURATION_SETTING = "O3_MAX_DURATION_S"
-PIXELS_SETTING = "O3_MAX_VIDEO_PIXELS"
-BYTES_SETTING = "O3_MAX_VIDEO_BYTES"
+PIXELS_SETTING = "O3_MAX_PIXELS"
+BYTES_SETTING = "O3_MAX_UPLOAD_BYTES"
 
 
 class VideoError(Exception):

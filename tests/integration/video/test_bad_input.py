@@ -54,13 +54,13 @@ CASES = [
     ("wide.mp4", _wide, None, DimensionsTooLarge, "aspect ratio"),
     # over the configured pixel limit: names the setting that raises it
     ("px.mp4", lambda p: synth.write_moving_square(p, duration=0.5), VideoLimits(
-        max_pixels=100 * 100), DimensionsTooLarge, "O3_MAX_VIDEO_PIXELS"),
+        max_pixels=100 * 100), DimensionsTooLarge, "O3_MAX_PIXELS"),
     # over the configured duration: names the setting
     ("long.mp4", lambda p: synth.write_moving_square(p, duration=2.0), VideoLimits(
         max_duration_s=1.0), VideoTooLong, "O3_MAX_DURATION_S"),
     # over the configured byte limit
     ("big.mp4", lambda p: synth.write_moving_square(p, duration=0.5), VideoLimits(
-        max_bytes=100), VideoTooLarge, "O3_MAX_VIDEO_BYTES"),
+        max_bytes=100), VideoTooLarge, "O3_MAX_UPLOAD_BYTES"),
     # raw H.264 elementary stream: frames without timestamps
     ("raw.h264", synth.write_raw_h264, None, MissingTimestamps, "timestamps"),
 ]
