@@ -94,3 +94,12 @@ def test_ground_truth_trace_earns_full_rewards(samples: dict[str, Sample], task:
         assert scores["temporal"] == pytest.approx(1.0, abs=0.01)
     if task in ("temporal-spatial free-form QA", "visual QA"):
         assert scores["spatial"] > 0.8  # integer rounding of fed-pixel boxes only
+
+
+def test_cli_synth_writes_both_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training.__main__ import main
+
+    assert main(["synth", str(tmp_path), "--n", "3", "--seed", "9"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["records"] == 3
+    assert len(load_records(tmp_path / "STGR-RL.json", kind="rl")) == 3
