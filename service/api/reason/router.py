@@ -90,13 +90,14 @@ async def reason(request: Request) -> Any:
     fields, video_id = await _source(request)
     rid = request_id(request)
     svc: ReasonService = request.app.state.services.reason
-    hit = await svc.cached(fields, video_id, rid)
+    hit = await svc.cached_json(fields, video_id, rid)
     if hit is not None:
-        return hit
+        return JSONResponse(hit)
     if await svc.must_defer(fields, video_id):
         return await _enqueue(request, fields, video_id, rid)
-    return await guarded(request, svc.run(fields, video_id, rid),
+    resp = await guarded(request, svc.run(fields, video_id, rid),
                          svc.settings.request_timeout_s)
+    return JSONResponse(resp.model_dump(mode="json"))
 
 
 async def _enqueue(request: Request, fields: ReasonFields, video_id: str, rid: str) -> Any:

@@ -14,6 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -98,18 +99,25 @@ class ReasonService:
         return cache_key(parts)
 
     # ---- the request --------------------------------------------------------------
-    async def cached(
+    async def cached_json(
         self, f: ReasonFields, video_id: str, request_id: str
-    ) -> ReasonResponse | None:
+    ) -> dict[str, Any] | None:
+        """The cached response as JSON data (no pydantic round trip: the hot path)."""
         if self.settings.cache_ttl_s <= 0:
             return None
         raw = await self.cache.get(self.key(f, video_id, self.resolve(f)))
         self.metrics.cache.labels("hit" if raw else "miss").inc()
         if raw is None:
             return None
-        hit = ReasonResponse.model_validate_json(raw)
-        return hit.model_copy(update={"cached": True, "request_id": request_id,
-                                      "id": _new_id()})
+        data: dict[str, Any] = json.loads(raw)
+        data.update(cached=True, request_id=request_id, id=_new_id())
+        return data
+
+    async def cached(
+        self, f: ReasonFields, video_id: str, request_id: str
+    ) -> ReasonResponse | None:
+        data = await self.cached_json(f, video_id, request_id)
+        return None if data is None else ReasonResponse.model_validate(data)
 
     async def must_defer(self, f: ReasonFields, video_id: str) -> bool:
         """True when the request should become a job (async, or a long video)."""
