@@ -30,14 +30,14 @@ BenchService = Callable[..., AbstractAsyncContextManager[GatewayService]]
 @pytest.fixture
 def bench_service(tmp_path: Path, redis_db_url: str) -> BenchService:
     @asynccontextmanager
-    async def make(backend: Backend, state: StandinState | None = None
-                   ) -> AsyncIterator[GatewayService]:
+    async def make(backend: Backend, state: StandinState | None = None,
+                   random_tiny: bool | None = None) -> AsyncIterator[GatewayService]:
         settings = Settings(_env_file=None, data_dir=tmp_path / "gw", env="dev",  # type: ignore[call-arg]
                             redis_url=redis_db_url, sync_max_duration_s=60.0,
                             request_timeout_s=120.0, max_concurrency=4)
         with start_standin(backend, state=state) as url:
             model = VLLMHTTPBackend(url, backend.model_id)
-            app = create_app(settings, backend=model)
+            app = create_app(settings, backend=model, random_tiny=random_tiny)
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
                 async with AsyncClient("http://gw", transport=transport, timeout=120.0) as c:
