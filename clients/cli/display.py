@@ -53,7 +53,7 @@ def vote_table(result: ReasonResult) -> Table:
             row.answer,
             f"{row.weight:.2f}",
             str(row.votes),
-            ",".join(map(str, row.traces)),
+            ", ".join(map(str, row.traces)),
             style="bold" if winner else None,
         )
     return table
