@@ -27,10 +27,10 @@ def answer_panel(result: ReasonResult) -> Panel:
         text.append("  (abstained: below the threshold)", style="yellow")
     if result.span:
         text.append(f"\nSpan: {result.span[0]:.1f}s - {result.span[1]:.1f}s")
-    meta = f"task {result.task} · model {result.model or '?'}"
+    text.append(f"\ntask {result.task} · model {result.model or '?'}", style="dim")
     if result.random_tiny_model:
-        meta += " · RANDOM TINY MODEL (answers are noise)"
-    return Panel(text, title="o3-reason", subtitle=meta, expand=False)
+        text.append("\nRANDOM TINY MODEL (answers are noise)", style="bold yellow")
+    return Panel(text, title="o3-reason", title_align="left", expand=False)
 
 
 def evidence_table(result: ReasonResult) -> Table:
