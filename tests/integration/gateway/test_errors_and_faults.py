@@ -136,3 +136,16 @@ async def test_video_url_refuses_loopback(gateway: Gateway) -> None:
         r = await c.post("/v1/reason", json={"video_url": "http://localhost:9/v.mp4",
                                              "question": "q"})
     assert_error(r, 400, "video_url_forbidden_address")
+
+
+async def test_web_page_served_without_auth(gateway: Gateway) -> None:
+    from service.app import WEB_DIR
+
+    if not (WEB_DIR / "index.html").exists():
+        pytest.skip("service/web/index.html not present (written by the clients area)")
+    async with gateway(api_keys="k-1234567890") as c:
+        page = await c.get("/")
+        missing = await c.get("/v1/not-a-route")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    # the static mount at / must not swallow API 404s into HTML or skip the error shape
+    assert_error(missing, 404, "not_found")
