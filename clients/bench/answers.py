@@ -70,12 +70,13 @@ def answer_boxes(result: ReasonResult) -> dict[str, Any]:
 def parse_box_json(text: str) -> dict[str, Any]:
     """The `{second: box}` object in a model's answer; {} when there is none."""
     fence = _FENCE.search(text)
-    body = fence.group(1) if fence else text
+    body = (fence.group(1) if fence else text).replace("'", '"')
     match = _OBJECT.search(body)
     if not match:
         return {}
-    raw = match.group(0).replace("'", '"')
-    for candidate in (raw, _close_brackets(raw)):
+    tail = body[match.start():].strip()
+    # a torn answer first (brackets closed at the end), then the outermost brackets
+    for candidate in (_close_brackets(tail), match.group(0), _close_brackets(match.group(0))):
         try:
             value = json.loads(candidate)
         except (json.JSONDecodeError, RecursionError):
