@@ -23,6 +23,7 @@ Usage: `python -m training.tiny OUT_DIR [--seed N]` (or `main(argv)`).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import random
 from collections.abc import Iterator, Mapping, Sequence
@@ -87,6 +88,11 @@ _VISION: dict[str, Any] = {
 }
 
 
+def _module(name: str) -> Any:
+    """Import lazily, typed as Any: torch/transformers stay out of importers' way."""
+    return importlib.import_module(name)
+
+
 def _corpus(seed: int) -> Iterator[str]:
     """Text the BPE is trained on: prompts, grounded traces, digits, letters."""
     yield from _prompt_texts()
@@ -109,13 +115,14 @@ def _corpus(seed: int) -> Iterator[str]:
 
 
 def _prompt_texts() -> list[str]:
-    """The long string constants of the shared prompt builder, when it is importable."""
+    """The public string constants of the shared prompt builder, when it is importable."""
     try:
         from service.grounding import prompt as prompt_module
     except ImportError:
         return []
     texts: set[str] = set()
-    for value in vars(prompt_module).values():
+    constants = (v for k, v in vars(prompt_module).items() if k.isupper() and k[0] != "_")
+    for value in constants:  # SYSTEM_PROMPTS, SCORER_SYSTEM_PROMPT, ... (not paths/docs)
         if isinstance(value, Mapping):
             texts.update(v for v in value.values() if isinstance(v, str))
         elif isinstance(value, str) and len(value) > 40:
@@ -155,9 +162,7 @@ def build_tokenizer(seed: int = 0) -> Any:
 
 
 def _hf_tokenizer(tok: Any) -> Any:
-    from transformers import Qwen2TokenizerFast
-
-    return Qwen2TokenizerFast(
+    return _module("transformers").Qwen2TokenizerFast(
         tokenizer_object=tok, bos_token=None, eos_token="<|im_end|>",
         pad_token="<|endoftext|>", unk_token=None, model_max_length=32768,
         errors="replace", clean_up_tokenization_spaces=False,
@@ -171,12 +176,9 @@ def _write_processor(out_dir: Path, tok: Any) -> None:
     Saved part by part: `Qwen2_5_VLProcessor(...)` itself cannot be built without
     torchvision (its video processor needs it), but the files are the standard ones.
     """
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
-        Qwen2VLImageProcessorPil,
-    )
-
+    pil_processor = _module("transformers.models.qwen2_vl.image_processing_pil_qwen2_vl")
     _hf_tokenizer(tok).save_pretrained(out_dir)
-    Qwen2VLImageProcessorPil(
+    pil_processor.Qwen2VLImageProcessorPil(
         min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS, patch_size=14,
         temporal_patch_size=2, merge_size=2,
     ).save_pretrained(out_dir)
@@ -188,13 +190,11 @@ def _write_processor(out_dir: Path, tok: Any) -> None:
 
 
 def _model_config(tok: Any, max_positions: int) -> Any:
-    from transformers import Qwen2_5_VLConfig
-
     ids = {t: tok.token_to_id(t) for t in SPECIAL_TOKENS}
     text = dict(_TEXT, vocab_size=tok.get_vocab_size(), max_position_embeddings=max_positions,
                 bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
                 pad_token_id=ids["<|endoftext|>"])
-    config = Qwen2_5_VLConfig(
+    config = _module("transformers").Qwen2_5_VLConfig(
         text_config=text, vision_config=dict(_VISION),
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
@@ -210,16 +210,14 @@ def build_tiny_checkpoint(out_dir: Path, seed: int = 0, *, max_positions: int = 
     `max_positions` is the text model's `max_position_embeddings` (the context the
     local backend enforces); tests lower it to provoke `PromptTooLong`.
     """
-    import torch
-    from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
-
+    transformers = _module("transformers")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tok = build_tokenizer(seed)
     config = _model_config(tok, max_positions)
-    torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(
+    _module("torch").manual_seed(seed)
+    model = transformers.Qwen2_5_VLForConditionalGeneration(config).eval()
+    model.generation_config = transformers.GenerationConfig(
         eos_token_id=[config.text_config.eos_token_id, config.text_config.bos_token_id],
         pad_token_id=config.text_config.pad_token_id, do_sample=False,
     )

@@ -67,7 +67,7 @@ def test_tiny_marker(tmp_path: Path, config: dict[str, object], marker_file: boo
 def test_not_a_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="not a directory"):
         inspect_checkpoint(tmp_path / "missing")
-    with pytest.raises(CheckpointError, match="no config.json"):
+    with pytest.raises(CheckpointError, match=r"no config\.json"):
         inspect_checkpoint(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="cannot read"):
