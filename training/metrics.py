@@ -18,7 +18,7 @@ def jsonl_metrics_callback(path: Path) -> Any:
     """A TrainerCallback appending every `on_log` event to `path`."""
     from transformers import TrainerCallback
 
-    class JsonlMetrics(TrainerCallback):  # type: ignore[misc]
+    class JsonlMetrics(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None,
                    **kwargs: Any) -> None:
             if logs:

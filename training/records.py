@@ -132,8 +132,11 @@ def _check_box(box: NormBox, where: str) -> NormBox:
         raise ValueError(f"box {list(box)} at key_items[{where}] is not normalized to [0, 1]")
     if x1 > x2 or y1 > y2:
         raise ValueError(f"box {list(box)} at key_items[{where}] has x1 > x2 or y1 > y2")
-    clip = lambda v: min(1.0, max(0.0, v))  # noqa: E731 - tiny local helper
-    return (clip(x1), clip(y1), clip(x2), clip(y2))
+    return (_unit(x1), _unit(y1), _unit(x2), _unit(y2))
+
+
+def _unit(v: float) -> float:
+    return min(1.0, max(0.0, v))
 
 
 class RecordError(ValueError):

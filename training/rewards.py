@@ -97,7 +97,8 @@ def parse_annotation(raw: str) -> Annotation:
         task=data["task"], answer=data.get("answer", ""), letter=data.get("letter"),
         span=(float(span[0]), float(span[1])) if span else None, key_frames=frames,
         gt_box=_box(data["gt_box"]) if data.get("gt_box") else None,
-        fed_size=tuple(data["fed_size"]) if data.get("fed_size") else None,  # type: ignore[arg-type]
+        fed_size=(int(data["fed_size"][0]), int(data["fed_size"][1]))
+        if data.get("fed_size") else None,
         duration=data.get("duration"), n_options=data.get("n_options"),
     )
 
@@ -144,7 +145,7 @@ def rouge_f1(reference: str, hypothesis: str) -> float:
     if not reference.strip() or not hypothesis.strip():
         return 0.0
     scores = _ROUGE.score(reference, hypothesis)
-    mean = (scores["rouge1"].fmeasure + scores["rouge2"].fmeasure + scores["rougeL"].fmeasure) / 3
+    mean = sum(float(scores[k].fmeasure) for k in ("rouge1", "rouge2", "rougeL")) / 3
     return min(1.0, max(0.0, mean))
 
 
@@ -283,7 +284,7 @@ def training_progress(trainer_state: Any | None) -> float:
     """global_step / max_steps of a transformers TrainerState; 1.0 without one."""
     if trainer_state is None or not getattr(trainer_state, "max_steps", 0):
         return 1.0
-    return min(1.0, max(0.0, trainer_state.global_step / trainer_state.max_steps))
+    return min(1.0, max(0.0, float(trainer_state.global_step / trainer_state.max_steps)))
 
 
 def _each(

@@ -15,7 +15,7 @@ Rollouts come from the policy itself (`model.generate`) or from vLLM
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from training.config import RunConfig
 from training.data import build_samples, rl_row, to_dataset
@@ -24,7 +24,7 @@ from training.sft import common_args, load_model_and_processor, save_checkpoint,
 
 
 def grpo_config(cfg: RunConfig, output_dir: Path) -> Any:
-    from trl import GRPOConfig
+    from trl.trainer.grpo_config import GRPOConfig
 
     rl = cfg.rl
     args = common_args(rl, output_dir)
@@ -70,13 +70,13 @@ def build_rl_trainer(
     cfg: RunConfig, *, model: str | None = None, output_dir: Path | None = None,
     callbacks: list[Any] | None = None,
 ) -> tuple[Any, Any, Path]:
-    from trl import GRPOTrainer
+    from trl.trainer.grpo_trainer import GRPOTrainer
 
     check_group_fits(cfg)
     out = output_dir or Path(cfg.output_dir) / "rl"
     net, processor = load_model_and_processor(model or cfg.model, bf16=cfg.rl.bf16)
     trainer = GRPOTrainer(
-        model=net, reward_funcs=make_reward_funcs(cfg.rl.rewards),
+        model=net, reward_funcs=cast(Any, make_reward_funcs(cfg.rl.rewards)),
         args=grpo_config(cfg, out), train_dataset=build_rl_dataset(cfg),
         processing_class=processor, callbacks=callbacks,
     )

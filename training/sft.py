@@ -67,7 +67,7 @@ def common_args(stage: StageCommon, output_dir: Path) -> dict[str, Any]:
 
 
 def sft_config(cfg: RunConfig, output_dir: Path) -> Any:
-    from trl import SFTConfig
+    from trl.trainer.sft_config import SFTConfig
 
     return SFTConfig(
         **common_args(cfg.sft, output_dir),
@@ -106,7 +106,7 @@ def _fix_processor_class(out: Path) -> None:
 def run_sft(cfg: RunConfig, *, model: str | None = None, output_dir: Path | None = None,
             callbacks: list[Any] | None = None) -> Path:
     """Train stage 1 and return the checkpoint directory."""
-    from trl import SFTTrainer
+    from trl.trainer.sft_trainer import SFTTrainer
 
     out = output_dir or Path(cfg.output_dir) / "sft"
     net, processor = load_model_and_processor(model or cfg.model, bf16=cfg.sft.bf16)

@@ -38,13 +38,13 @@ from service.grounding.grammar import format_time
 from service.grounding.types import Box
 from service.video.decode import decode_at
 from service.video.probe import probe_video
-from service.video.synth import Scene, SceneObject, SceneTruth, write_scene
+from service.video.synth import Scene, SceneObject, SceneTruth, Shape, write_scene
 
 WIDTH, HEIGHT, FPS, SIZE = 160, 120, 10.0, 22
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (230, 30, 30), "green": (30, 200, 60), "blue": (40, 80, 240), "yellow": (240, 220, 30),
 }
-SHAPES = {"square": "rect", "circle": "ellipse"}
+SHAPES: dict[str, Shape] = {"square": "rect", "circle": "ellipse"}
 TASK_ORDER = (
     "temporal-spatial free-form QA", "General video QA Free-form", "General video QA MCQ",
     "temporal QA", "temporal QA (MCQ)", "visual QA",
