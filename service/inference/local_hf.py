@@ -21,6 +21,8 @@ Invariants:
   and one `generate` at a time per loaded model, because Qwen2.5-VL keeps its rope
   deltas on the module between prefill and decode. Seeded calls also hold a
   process-wide lock: torch's RNG is global.
+- Cancelling the awaiting task stops the generation at the next token (a stopping
+  criterion watches a flag), so an abandoned request frees the model quickly.
 - A prompt longer than the model's context raises `PromptTooLong` with advice;
   `max_new_tokens` is clamped to what is left of the context (finish_reason "length").
 """
@@ -182,6 +184,7 @@ class LocalHFBackend:
         self._dtype = dtype
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self.generate_calls = 0  # how many times `model.generate` ran (tests, metrics)
+        self.cancelled_generations = 0  # generations stopped because the caller left
 
     @property
     def model_id(self) -> str:
@@ -220,7 +223,12 @@ class LocalHFBackend:
         sampling: SamplingParams,
     ) -> SampleResult:
         _check_request(prompt, images, n, sampling)
-        return await asyncio.to_thread(self._run, prompt, list(images), n, sampling)
+        cancel = threading.Event()
+        try:
+            return await asyncio.to_thread(self._run, prompt, list(images), n, sampling, cancel)
+        except asyncio.CancelledError:
+            cancel.set()  # the worker thread stops at its next token
+            raise
 
     async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> str:
         result = await self.sample(prompt, images, 1, GREEDY)
@@ -246,7 +254,8 @@ class LocalHFBackend:
             raise BackendUnavailable(f"cannot load {self._info.path}: {exc}") from exc
 
     def _run(
-        self, prompt: Prompt, images: list[Image.Image], n: int, sampling: SamplingParams
+        self, prompt: Prompt, images: list[Image.Image], n: int, sampling: SamplingParams,
+        cancel: threading.Event,
     ) -> SampleResult:
         loaded = self._model()
         with self._slots:
@@ -254,8 +263,11 @@ class LocalHFBackend:
             max_new = _budget(loaded, inputs, prompt.image_count, sampling.max_tokens)
             greedy = sampling.temperature <= 0
             rows = 1 if greedy else n
+            criterion = _CancelCriterion(cancel)
             with loaded.lock:
-                sequences = self._generate(loaded, inputs, rows, max_new, sampling)
+                sequences = self._generate(loaded, inputs, rows, max_new, sampling, criterion)
+            if criterion.fired:
+                self.cancelled_generations += 1
         prompt_len = int(inputs["input_ids"].shape[1])
         comps = _completions(loaded, sequences[:, prompt_len:], max_new)
         comps = comps * n if greedy else comps
@@ -263,18 +275,35 @@ class LocalHFBackend:
 
     def _generate(
         self, loaded: LoadedModel, inputs: Any, rows: int, max_new: int,
-        sampling: SamplingParams,
+        sampling: SamplingParams, criterion: _CancelCriterion,
     ) -> Any:
         config = generation_config(loaded, max_new, sampling)
+        stop = _module("transformers").StoppingCriteriaList([criterion])
         seed = None if sampling.temperature <= 0 else sampling.seed
         with _module("torch").inference_mode(), _seeded(loaded, seed):
+            self.generate_calls += 1
             if rows == 1:
-                self.generate_calls += 1
-                return loaded.model.generate(**inputs, generation_config=config)
+                return loaded.model.generate(
+                    **inputs, generation_config=config, stopping_criteria=stop)
             cache = prefill_once(loaded, inputs, rows)
             tail = {k: inputs[k].repeat(rows, 1) for k in _SEQUENCE_KEYS if k in inputs}
-            self.generate_calls += 1
-            return loaded.model.generate(**tail, past_key_values=cache, generation_config=config)
+            return loaded.model.generate(
+                **tail, past_key_values=cache, generation_config=config, stopping_criteria=stop)
+
+
+class _CancelCriterion:
+    """A generate stopping criterion: every row is done once `flag` is set."""
+
+    def __init__(self, flag: threading.Event) -> None:
+        self.flag = flag
+        self.fired = False  # True once it stopped a generation
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        torch = _module("torch")
+        stop = self.flag.is_set()
+        self.fired = self.fired or stop
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool,
+                          device=input_ids.device)
 
 
 def prefill_once(loaded: LoadedModel, inputs: Any, rows: int) -> Any:

@@ -150,3 +150,27 @@ def test_import_needs_no_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[3])
     assert out.stdout.split() == ["False", "False"]
+
+
+async def test_cancelling_the_caller_stops_the_generation(
+    local_backend: LocalHFBackend,
+) -> None:
+    # 8 rows with room for 3,000 tokens each run for many seconds; cancelled early, the
+    # worker thread must stop at its next token (the stopping criterion fires) instead
+    # of running on while holding the model
+    before = local_backend.cancelled_generations
+    prompt = build_prompt("What?", [0.0])
+    task = asyncio.create_task(local_backend.sample(
+        prompt, make_frames(1), 8, sp(max_tokens=3000, seed=0)))
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(600):
+        if local_backend.cancelled_generations > before:
+            break
+        await asyncio.sleep(0.05)
+    assert local_backend.cancelled_generations == before + 1
+    # the model is free again: a normal request completes
+    result = await local_backend.sample(prompt, make_frames(1), 1, sp(max_tokens=2))
+    assert len(result.completions) == 1
