@@ -269,9 +269,10 @@ class LocalHFBackend:
             if criterion.fired:
                 self.cancelled_generations += 1
         prompt_len = int(inputs["input_ids"].shape[1])
-        comps = _completions(loaded, sequences[:, prompt_len:], max_new)
-        comps = comps * n if greedy else comps
-        return SampleResult(tuple(comps), Usage(prompt_len, sum(c.tokens for c in comps)))
+        generated = _completions(loaded, sequences[:, prompt_len:], max_new)
+        # usage counts what was really computed: the prompt once, each generated row once
+        usage = Usage(prompt_len, sum(c.tokens for c in generated))
+        return SampleResult(tuple(generated * n if greedy else generated), usage)
 
     def _generate(
         self, loaded: LoadedModel, inputs: Any, rows: int, max_new: int,

@@ -80,6 +80,8 @@ async def test_greedy_runs_once_and_repeats(local_backend: LocalHFBackend) -> No
     result = await local_backend.sample(PROMPT, FRAMES, 3, sp(temperature=0.0))
     assert local_backend.generate_calls == before + 1
     assert len({c.text for c in result.completions}) == 1 and len(result.completions) == 3
+    # usage counts the one row really generated, not three
+    assert result.usage.completion_tokens == result.completions[0].tokens
 
 
 async def test_score_is_a_short_greedy_completion(local_backend: LocalHFBackend) -> None:
