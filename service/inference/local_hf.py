@@ -23,6 +23,8 @@ Invariants:
   process-wide lock: torch's RNG is global.
 - Cancelling the awaiting task stops the generation at the next token (a stopping
   criterion watches a flag), so an abandoned request frees the model quickly.
+- Usage counts real tokens: the prompt once (as the processor tokenized it, vision
+  tokens included) and every token of every row actually generated.
 - A prompt longer than the model's context raises `PromptTooLong` with advice;
   `max_new_tokens` is clamped to what is left of the context (finish_reason "length").
 """
