@@ -112,13 +112,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
-    checkpoint = args.checkpoint
-    if checkpoint is None:
-        from training.tiny import build_tiny_checkpoint
+    with tempfile.TemporaryDirectory(prefix="o3-bench-") as scratch:
+        checkpoint = args.checkpoint
+        if checkpoint is None:
+            from training.tiny import build_tiny_checkpoint
 
-        checkpoint = build_tiny_checkpoint(Path(tempfile.mkdtemp()) / "tiny", seed=0)
-    backend = LocalHFBackend(checkpoint, device=args.device)
-    asyncio.run(bench(backend, args))
+            checkpoint = build_tiny_checkpoint(Path(scratch) / "tiny", seed=0)
+        backend = LocalHFBackend(checkpoint, device=args.device)
+        asyncio.run(bench(backend, args))
     return 0
 
 
