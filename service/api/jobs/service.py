@@ -2,14 +2,17 @@
 
 The handler turns a queued reason request back into `ReasonFields` and answers it
 with the same `ReasonService.answer` a synchronous request uses (cache included), so
-a job's result is exactly the response the request would have got.
+a job's result is exactly the response the request would have got. A job running
+longer than `O3_JOB_TIMEOUT_S` is cancelled and fails with a 504 `job_timeout` error.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from service.api.errors import ApiError, error_body, to_api_error
 from service.api.jobs.protocol import ErrorBody, Job
-from service.api.reason.protocol import ReasonFields
+from service.api.reason.protocol import ReasonFields, ReasonResponse
 from service.api.reason.service import ReasonService
 from service.observability.context import request_id_var
 from service.observability.metrics import Metrics
@@ -46,7 +49,7 @@ class JobsService:
         token = request_id_var.set(rid)
         try:
             fields = ReasonFields.model_validate(rec.request["fields"])
-            resp = await self.reason.answer(fields, str(rec.request["video_id"]), rid)
+            resp = await self._answer_by_deadline(fields, str(rec.request["video_id"]), rid)
             self.metrics.jobs.labels("done").inc()
             return "done", resp.model_dump(mode="json")
         except Exception as exc:
@@ -56,3 +59,18 @@ class JobsService:
             return "failed", body["error"]  # type: ignore[return-value]
         finally:
             request_id_var.reset(token)
+
+    async def _answer_by_deadline(self, fields: ReasonFields, video_id: str, rid: str
+                                  ) -> ReasonResponse:
+        """The job's answer, or a 504 `job_timeout` once O3_JOB_TIMEOUT_S has passed
+        (the work is cancelled, so its backend request is aborted too)."""
+        limit = self.reason.settings.job_timeout_s
+        deadline = asyncio.timeout(limit)
+        try:
+            async with deadline:
+                return await self.reason.answer(fields, video_id, rid)
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise  # some other timeout inside the work: mapped as usual
+            raise ApiError(504, "job_timeout", f"the job did not finish within {limit:g} s "
+                           "(O3_JOB_TIMEOUT_S)") from exc

@@ -1,0 +1,138 @@
+"""Jobs under pressure: cancelling a RUNNING job, and the job deadline.
+
+The gateway runs in-process on the real vLLM HTTP backend, against the CPU stand-in
+(`tests/support/vllm_standin.py`, in a thread, real HTTP), which records requests the
+client abandoned (`disconnects`) and answers it completed (`completed`). Jobs live in
+a real Redis (and, for the deadline, also in the in-process queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from service.app import create_app
+from service.inference.doubles import ScriptedBackend
+from tests.integration.gateway.conftest import TRACE, settings_for, upload
+from tests.integration.gateway.test_redis import wait_job
+from tests.support.vllm_standin import StandinState, start_standin
+
+SLOW_S = 30.0  # the stand-in's delay: far longer than any test waits
+
+
+@asynccontextmanager
+async def vllm_gateway(tmp_path: Path, vllm_url: str, **overrides: Any
+                       ) -> AsyncIterator[httpx.AsyncClient]:
+    """The app built from settings alone (real VLLMHTTPBackend), lifespan running."""
+    app = create_app(settings_for(tmp_path, vllm_url=vllm_url, vllm_model="scripted-double",
+                                  **overrides))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            yield client
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return predicate()
+
+
+async def submit_and_wait_running(c: httpx.AsyncClient, video_id: str) -> str:
+    r = await c.post("/v1/reason", json={"video_id": video_id, "question": "q",
+                                         "voting": "majority", "n": 2, "async": True})
+    assert r.status_code == 202, r.text
+    job_id: str = r.json()["job_id"]
+    for _ in range(200):
+        if (await c.get(f"/v1/jobs/{job_id}")).json()["status"] == "running":
+            return job_id
+        await asyncio.sleep(0.05)
+    raise AssertionError("the job never started running")
+
+
+def pending_entries(url: str) -> int:
+    info = redis.Redis.from_url(url).xpending("o3:jobs", "o3-gateways")
+    return int(info["pending"])
+
+
+# which gateway receives the cancel -> what carries it to the worker
+CANCEL_PATHS = [
+    "same",   # the worker's own process: the running task is cancelled at once
+    "other",  # another gateway: only a status write in Redis; the heartbeat notices it
+]
+
+
+@pytest.mark.parametrize("where", CANCEL_PATHS)
+async def test_cancel_running_redis_job_aborts_backend_request(
+        tmp_path: Path, video_path: Path, redis_db_url: str, where: str) -> None:
+    state = StandinState()
+    with start_standin(ScriptedBackend([TRACE], delay=SLOW_S), state=state) as vllm_url:
+        async with AsyncExitStack() as stack:
+            worker = await stack.enter_async_context(vllm_gateway(
+                tmp_path, vllm_url, redis_url=redis_db_url, job_claim_idle_s=0.6))
+            other = await stack.enter_async_context(vllm_gateway(
+                tmp_path, vllm_url, redis_url=redis_db_url, job_workers=0))
+            video = await upload(worker, video_path)
+            job_id = await submit_and_wait_running(worker, video["id"])
+            assert await until(lambda: len(state.requests) == 1)  # backend call in flight
+            canceller = worker if where == "same" else other
+            cancelled = (await canceller.post(f"/v1/jobs/{job_id}/cancel")).json()
+            # heartbeat period is claim_idle/3 = 0.2 s: the abort lands well under 5 s
+            aborted = await until(lambda: state.disconnects == 1, timeout=5.0)
+            await until(lambda: pending_entries(redis_db_url) == 0, timeout=5.0)
+            final = (await worker.get(f"/v1/jobs/{job_id}")).json()
+    assert cancelled["status"] == "cancelled"
+    assert aborted and state.completed == 0  # the vLLM request was abandoned, not answered
+    assert final["status"] == "cancelled" and final["result"] is None
+    assert pending_entries(redis_db_url) == 0  # acked: nobody will reclaim and rerun it
+
+
+# where jobs live -> the deadline must hold for both queues
+QUEUES = [
+    "redis",   # Redis Streams queue
+    "memory",  # in-process queue (no Redis configured)
+]
+
+
+@pytest.mark.parametrize("queue", QUEUES)
+async def test_job_past_its_deadline_fails_with_timeout(
+        tmp_path: Path, video_path: Path, redis_url: str, queue: str) -> None:
+    state = StandinState()
+    extra: dict[str, Any] = {"job_timeout_s": 0.5}
+    if queue == "redis":
+        redis.Redis.from_url(redis_url).flushdb()
+        extra["redis_url"] = redis_url
+    with start_standin(ScriptedBackend([TRACE], delay=SLOW_S), state=state) as vllm_url:
+        async with vllm_gateway(tmp_path, vllm_url, **extra) as c:
+            video = await upload(c, video_path)
+            r = await c.post("/v1/reason", json={"video_id": video["id"], "question": "q",
+                                                 "voting": "majority", "async": True})
+            job = await wait_job(c, r.json()["job_id"], timeout=8.0)
+            aborted = await until(lambda: state.disconnects == 1, timeout=5.0)
+            metrics = (await c.get("/metrics")).text
+    assert job["status"] == "failed" and job["result"] is None
+    assert job["error"]["code"] == "job_timeout" and job["error"]["type"] == "timeout_error"
+    assert "O3_JOB_TIMEOUT_S" in job["error"]["message"]
+    assert aborted and state.completed == 0  # the backend request was cancelled with it
+    assert 'o3_jobs_total{status="failed"} 1.0' in metrics
+
+
+async def test_job_within_its_deadline_is_done(tmp_path: Path, video_path: Path) -> None:
+    # guards against a deadline that fires early (or counts queue time as running time)
+    state = StandinState()
+    with start_standin(ScriptedBackend([TRACE], delay=0.3), state=state) as vllm_url:
+        async with vllm_gateway(tmp_path, vllm_url, job_timeout_s=5.0) as c:
+            video = await upload(c, video_path)
+            r = await c.post("/v1/reason", json={"video_id": video["id"], "question": "q",
+                                                 "voting": "majority", "async": True})
+            job = await wait_job(c, r.json()["job_id"], timeout=8.0)
+    assert job["status"] == "done" and job["result"]["answer"] == "A"
