@@ -251,7 +251,8 @@ class _Server:
     def models(self) -> dict[str, Any]:
         entry = {"id": self.model, "object": "model", "created": 0, "owned_by": "vllm",
                  "root": f"standin:{self.backend.revision}", "parent": None,
-                 "max_model_len": self.max_model_len}
+                 "max_model_len": self.max_model_len
+                 or getattr(self.backend, "max_model_len", None)}
         return {"object": "list", "data": [entry]}
 
 
