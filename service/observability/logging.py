@@ -1,4 +1,5 @@
-"""Logging set-up: every record carries the request id of the task that logged it."""
+"""Logging set-up: every record carries the request id of the task that logged it, and
+the id of the process (`pid=`), so lines from several uvicorn workers can be told apart."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 
 from service.observability.context import current_request_id
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+FORMAT = "%(asctime)s %(levelname)s %(name)s pid=%(process)d [%(request_id)s] %(message)s"
 
 
 class RequestIdFilter(logging.Filter):
