@@ -6,6 +6,9 @@ upload, or `video://<id>` of an uploaded video) -> the same path as `/v1/reason`
 sampler's size rule and fed as frames at `frame_times` (or evenly spread over
 `duration`, else one second apart). User text parts, joined, are the question;
 system messages are ignored (the model's own system prompt is fixed by its training).
+Frame requests use the result cache too: the key is built like `/v1/reason`'s, with
+`frames_source_id` (sha256 of each frame's bytes as sent + the times) in place of the
+video id, so a repeated request decodes no image and calls no backend.
 
 The assistant message content is the answer only (harnesses parse it);
 `reasoning_content` is the winning trace's think text; `grounding` carries the rest.
@@ -13,8 +16,11 @@ The assistant message content is the answer only (harnesses parse it);
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import hashlib
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -143,8 +149,20 @@ class ChatService:
 
     async def _frames(self, urls: list[str], req: ChatCompletionRequest, fields: ReasonFields,
                       rid: str) -> ReasonResponse:
-        frames = to_frameset(urls, frame_times(len(urls), req.frame_times, req.duration),
-                             self.settings.default_min_pixels, self.settings.default_max_pixels)
+        times = frame_times(len(urls), req.frame_times, req.duration)
+        source = frames_source_id(urls, times)
+        hit = await self.reason.cached(fields, source, rid)
+        if hit is not None:
+            return hit
+        resp = await self._infer_frames(urls, times, fields, rid)
+        await self.reason.remember(fields, source, self.reason.resolve(fields), resp)
+        return resp
+
+    async def _infer_frames(self, urls: list[str], times: list[float], fields: ReasonFields,
+                            rid: str) -> ReasonResponse:
+        frames = await asyncio.to_thread(to_frameset, urls, times,
+                                         self.settings.default_min_pixels,
+                                         self.settings.default_max_pixels)
         r = self.reason.resolve(fields)
         opts = PipelineOptions(n=r.n, voting=VotingMode(fields.voting), sampling=r.sampling,
                                return_traces=True)
@@ -156,6 +174,17 @@ class ChatService:
                                 request_id=rid, video_id="",
                                 random_tiny=self.reason.model.random_tiny,
                                 timings=verdict.timings.as_dict(), with_traces=True)
+
+
+def frames_source_id(urls: list[str], times: list[float]) -> str:
+    """The cache's "video id" of a list of image frames: a sha256 over each frame's
+    sha256 (of its data URL, i.e. its bytes as sent) and the frame times. Looking it up
+    decodes nothing."""
+    digest = hashlib.sha256()
+    for url in urls:
+        digest.update(hashlib.sha256(url.encode()).digest())
+    digest.update(json.dumps(times).encode())
+    return "frames:" + digest.hexdigest()
 
 
 def to_frameset(urls: list[str], times: list[float], min_px: int, max_px: int) -> FrameSet:

@@ -145,9 +145,14 @@ class ReasonService:
             verdict, frames.meta, response_id=_new_id(), request_id=request_id,
             video_id=video_id, random_tiny=self.model.random_tiny, timings=timings,
             with_traces=f.return_traces)
+        await self.remember(f, video_id, r, resp)
+        return resp
+
+    async def remember(self, f: ReasonFields, video_id: str, r: Resolved,
+                       resp: ReasonResponse) -> None:
+        """Store a computed response under its cache key (no-op when the cache is off)."""
         if self.settings.cache_ttl_s > 0:
             await self.cache.set(self.key(f, video_id, r), resp.model_dump_json().encode())
-        return resp
 
     async def answer(self, f: ReasonFields, video_id: str, request_id: str) -> ReasonResponse:
         return await self.cached(f, video_id, request_id) or await self.run(f, video_id,

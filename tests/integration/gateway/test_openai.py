@@ -91,3 +91,44 @@ async def test_openai_error_shape_via_client(gateway: Gateway) -> None:
         with pytest.raises(openai.AuthenticationError) as err:
             await client_for(c).models.list()
     assert err.value.code == "invalid_api_key"
+
+
+def frames_request(colors: list[tuple[int, int, int]], times: list[float],
+                   temperature: float = 1.0) -> dict[str, object]:
+    parts: list[dict[str, object]] = [
+        {"type": "image_url", "image_url": {"url": frame_url(c)}} for c in colors]
+    parts.append({"type": "text", "text": "Which color? A. red B. blue"})
+    return {"model": "m", "n": 2, "temperature": temperature, "frame_times": times,
+            "messages": [{"role": "user", "content": parts}]}
+
+
+RED, BLUE = (255, 0, 0), (0, 0, 255)
+BASE = frames_request([RED, BLUE], [0.0, 4.0])
+# a request that differs from BASE in one thing -> must not share its cache entry
+FRAME_CACHE_MISSES = [
+    frames_request([RED, (0, 0, 254)], [0.0, 4.0]),        # one frame's bytes differ
+    frames_request([RED, BLUE], [0.0, 5.0]),               # same frames, other times
+    frames_request([RED, BLUE], [0.0, 4.0], temperature=0.7),  # a sampling parameter
+    frames_request([BLUE, RED], [0.0, 4.0]),               # same frames, other order
+]
+
+
+async def test_image_frames_answered_from_cache(gateway: Gateway) -> None:
+    backend = ScriptedBackend([TRACE])
+    async with gateway(backend) as c:
+        first = await c.post("/v1/chat/completions", json=BASE)
+        calls = len(backend.calls)
+        again = await c.post("/v1/chat/completions", json=BASE)
+        after_hit = len(backend.calls)
+        misses = [await c.post("/v1/chat/completions", json=body)
+                  for body in FRAME_CACHE_MISSES]
+        metrics = (await c.get("/metrics")).text
+    assert first.status_code == again.status_code == 200, again.text
+    assert calls > 0 and after_hit == calls  # the repeat did no backend call at all
+    assert first.json()["grounding"]["cached"] is False
+    assert again.json()["grounding"]["cached"] is True
+    assert again.json()["choices"][0]["message"] == first.json()["choices"][0]["message"]
+    assert all(m.status_code == 200 and m.json()["grounding"]["cached"] is False
+               for m in misses)
+    assert len(backend.calls) >= after_hit + len(FRAME_CACHE_MISSES)
+    assert 'o3_cache_requests_total{result="hit"} 1.0' in metrics
