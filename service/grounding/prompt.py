@@ -25,6 +25,10 @@ question, mean MCQ; everything else is free-form. Temporal grounding is NEVER
 guessed from wording ("when does ..." is also an ordinary free-form question the
 model answers with evidence); a client asks for it explicitly.
 
+Image-only prompts (`build_image_prompt`, the STGR `visual QA` records): one image
+slot, then the question, no frame label and no duration line; the system prompt is the
+task's usual one (free-form for visual QA, as the released RL code trains it).
+
 Invariants: `ImagePart.index` values run 0..n-1 in order; label `i` starts at 1 and
 the time is rounded to one decimal.
 """
@@ -217,6 +221,26 @@ def build_prompt(
         system=system_prompt(resolved, with_options=with_options),
         user=tuple(parts),
         task=resolved,
+    )
+
+
+def build_image_prompt(
+    question: str,
+    *,
+    task: TaskType | None = None,
+    options: Sequence[str] | None = None,
+) -> Prompt:
+    """System prompt for the task; user turn = ONE image slot, then the question.
+
+    No frame label and no time: a still image has none. Rendered for Qwen as
+    `<|vision_start|><|image_pad|><|vision_end|>{question}` (the standard image-then-text
+    layout of an image question).
+    """
+    resolved = detect_task(question, options, task)
+    with_options = bool(options) or len(option_letters_in(question)) >= 2
+    parts: tuple[PromptPart, ...] = (ImagePart(0), TextPart(format_question(question, options)))
+    return Prompt(
+        system=system_prompt(resolved, with_options=with_options), user=parts, task=resolved
     )
 
 
