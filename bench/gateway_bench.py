@@ -1,14 +1,22 @@
 """Gateway overhead and upload memory, side by side in one run.
 
-    python -m bench.gateway_bench [--seconds 8] [--concurrency 16] [--uploads 20]
-                                  [--upload-mb 200]
+    python -m bench.gateway_bench [--seconds 2] [--rounds 5] [--concurrency 16]
+                                  [--uploads 20] [--upload-mb 200]
 
 1. Throughput: `POST /v1/reason` on a cached video (the gateway app with an instant
    ScriptedBackend; after the first request every answer is a cache hit, so no decode
-   and no inference) versus a bare FastAPI endpoint returning a JSON body of the same
-   size, each in its own uvicorn process with the same settings (1 worker, log level
-   warning, no access log), driven by the same httpx load loop. Prints req/s, p50,
-   p99 and the ratios. Targets: throughput >= 0.5x bare, p50 overhead < 10 ms.
+   and no inference) versus a bare FastAPI endpoint that parses the same JSON body and
+   returns the gateway's own response bytes, each in its own uvicorn process with the
+   same settings (1 worker, log level warning, no access log), driven by the same
+   httpx load loop. Method: both are warmed, then measured in `--rounds` INTERLEAVED
+   rounds (A B, B A, A B, ...) of `--seconds` each, 16 concurrent clients and then one
+   client at a time; reported are medians over rounds, and the median and range of
+   the per-round ratios. (Measuring one endpoint fully and then the other let machine
+   warm-up and background load favour whichever went second.) The server process's
+   CPU time per request is measured too (psutil): on a small machine the Python load
+   generator saturates before the servers do, and then req/s compares the client with
+   itself, while CPU per request still compares the servers. Targets: throughput
+   >= 0.5x bare, p50 overhead < 10 ms.
 2. Memory: `--uploads` concurrent streaming uploads of `--upload-mb` MB each to
    `/v1/videos`; the server's RSS (psutil) is sampled throughout. The bytes are not
    a video (the store hashes and writes them, then the probe refuses them with 415 and
@@ -25,10 +33,12 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +123,60 @@ def pct(xs: list[float], q: float) -> float:
     return sorted(xs)[min(len(xs) - 1, int(q * len(xs)))] * 1000
 
 
+@dataclass
+class Round:
+    """One load run against one endpoint."""
+
+    rps: float
+    latencies: list[float]  # seconds
+    cpu_ms: float  # the server process's CPU time (user + sys) per request
+
+
+def measured(url: str, pid: int, payload: dict[str, Any], seconds: float,
+             concurrency: int) -> Round:
+    proc = psutil.Process(pid)
+    before = proc.cpu_times()
+    rps, lat = asyncio.run(load(url, payload, seconds, concurrency))
+    after = proc.cpu_times()
+    used = (after.user - before.user) + (after.system - before.system)
+    return Round(rps, lat, used * 1000 / max(1, len(lat)))
+
+
+def interleaved(targets: dict[str, tuple[str, int]], payload: dict[str, Any], rounds: int,
+                seconds: float, concurrency: int) -> dict[str, list[Round]]:
+    """`rounds` load runs per endpoint, alternating endpoints (AB, BA, AB, ...), so
+    machine warm-up and background-load drifts hit both alike."""
+    out: dict[str, list[Round]] = {name: [] for name in targets}
+    names = list(targets)
+    for i in range(rounds):
+        for name in names if i % 2 == 0 else names[::-1]:
+            url, pid = targets[name]
+            out[name].append(measured(url, pid, payload, seconds, concurrency))
+    return out
+
+
+def report(title: str, res: dict[str, list[Round]]) -> None:
+    med = statistics.median
+    print(f"-- {title} (medians over {len(next(iter(res.values())))} interleaved rounds) --")
+    print(f"{'endpoint':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'server CPU ms/req':>20}")
+    for name, runs in res.items():
+        print(f"{name:<22}{med(r.rps for r in runs):>10.0f}"
+              f"{med(pct(r.latencies, 0.5) for r in runs):>10.2f}"
+              f"{med(pct(r.latencies, 0.99) for r in runs):>10.2f}"
+              f"{med(r.cpu_ms for r in runs):>20.3f}")
+    pairs = list(zip(*res.values(), strict=True))  # (bare, gateway) per round
+    ratios = [g.rps / b.rps for b, g in pairs]
+    overheads = [pct(g.latencies, 0.5) - pct(b.latencies, 0.5) for b, g in pairs]
+    cpu = [g.cpu_ms / b.cpu_ms for b, g in pairs]
+    print(f"throughput ratio gateway/bare: median {med(ratios):.2f}x "
+          f"(rounds {min(ratios):.2f}..{max(ratios):.2f}; target >= 0.5x)")
+    print(f"p50 overhead: median {med(overheads):.2f} ms "
+          f"(rounds {min(overheads):.2f}..{max(overheads):.2f}; target < 10 ms)")
+    print(f"server CPU per request gateway/bare: median {med(cpu):.2f}x "
+          f"(rounds {min(cpu):.2f}..{max(cpu):.2f}); capacity ratio if the server "
+          f"were the bottleneck: {1 / med(cpu):.2f}x")
+
+
 def throughput(args: argparse.Namespace, tmp: Path) -> None:
     from service.video.synth import write_moving_square
 
@@ -130,31 +194,20 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
         body_file.write_bytes(first.content)
         bare = start("bare", bport, str(tmp / "bare"), str(body_file))
         try:
-            urls = {"bare FastAPI": f"http://127.0.0.1:{bport}/bare",
-                    "/v1/reason (cached)": f"http://127.0.0.1:{gport}/v1/reason"}
-            for url in urls.values():  # warm both (connections, first-call imports)
-                asyncio.run(load(url, payload, 0.5, 2))
-            results = {name: asyncio.run(load(url, payload, args.seconds, args.concurrency))
-                       for name, url in urls.items()}
-            sequential = {name: asyncio.run(load(url, payload, args.seconds / 2, 1))
-                          for name, url in urls.items()}
+            targets = {"bare FastAPI": (f"http://127.0.0.1:{bport}/bare", bare.pid),
+                       "/v1/reason (cached)": (f"http://127.0.0.1:{gport}/v1/reason", gw.pid)}
+            for url, _ in targets.values():  # warm both (connections, first-call imports)
+                asyncio.run(load(url, payload, 1.0, 2))
+            loaded = interleaved(targets, payload, args.rounds, args.seconds, args.concurrency)
+            single = interleaved(targets, payload, args.rounds, args.seconds / 2, 1)
         finally:
             bare.terminate()
     finally:
         gw.terminate()
-    print(f"\n== throughput: {args.concurrency} concurrent clients, {args.seconds:g} s each, "
-          f"response {len(first.content)} bytes ==")
-    print(f"{'endpoint':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    for name, (rps, lat) in results.items():
-        print(f"{name:<22}{rps:>10.0f}{pct(lat, 0.5):>10.2f}{pct(lat, 0.99):>10.2f}")
-    (b_rps, b_lat), (g_rps, g_lat) = results.values()
-    print(f"throughput ratio gateway/bare: {g_rps / b_rps:.2f}x  (target >= 0.5x)")
-    print(f"p50 overhead under load: {pct(g_lat, 0.5) - pct(b_lat, 0.5):.2f} ms")
-    print("-- one client at a time (latency without queueing) --")
-    for name, (rps, lat) in sequential.items():
-        print(f"{name:<22}{rps:>10.0f}{pct(lat, 0.5):>10.2f}{pct(lat, 0.99):>10.2f}")
-    (_, sb), (_, sg) = sequential.values()
-    print(f"p50 overhead, sequential: {pct(sg, 0.5) - pct(sb, 0.5):.2f} ms  (target < 10 ms)")
+    print(f"\n== throughput: response {len(first.content)} bytes, {args.seconds:g} s per "
+          f"round and endpoint ==")
+    report(f"{args.concurrency} concurrent clients", loaded)
+    report("one client at a time (latency without queueing)", single)
 
 
 # ---- upload memory ----------------------------------------------------------------------
@@ -214,7 +267,8 @@ def memory(args: argparse.Namespace, tmp: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--seconds", type=float, default=8.0)
+    p.add_argument("--seconds", type=float, default=2.0, help="per round and endpoint")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per endpoint")
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--uploads", type=int, default=20)
     p.add_argument("--upload-mb", type=int, default=200)

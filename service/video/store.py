@@ -27,6 +27,7 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -185,9 +186,13 @@ class VideoStore:
     def get(self, video_id: str) -> StoredVideo:
         """The stored video, or `VideoNotFound`."""
         path = self.path_for(video_id)
-        if not path.is_file():
+        try:
+            st = path.stat()  # one system call: this is on every request's path
+        except FileNotFoundError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
             raise VideoNotFound(f"no video with id {video_id}", param="video_id")
-        return StoredVideo(video_id, path, path.stat().st_size, created=False)
+        return StoredVideo(video_id, path, st.st_size, created=False)
 
     def delete(self, video_id: str) -> bool:
         """Remove a video; False when there was none."""

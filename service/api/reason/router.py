@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from service.api.deps import request_id
@@ -90,9 +90,9 @@ async def reason(request: Request) -> Any:
     fields, video_id = await _source(request)
     rid = request_id(request)
     svc: ReasonService = request.app.state.services.reason
-    hit = await svc.cached_json(fields, video_id, rid)
+    hit = await svc.cached_body(fields, video_id, rid)
     if hit is not None:
-        return JSONResponse(hit)
+        return Response(hit, media_type="application/json")
     if await svc.must_defer(fields, video_id):
         return await _enqueue(request, fields, video_id, rid)
     resp = await guarded(request, svc.run(fields, video_id, rid),

@@ -10,6 +10,8 @@ Invariants:
   model id + revision: nothing that changes the result is left out.
 - Probing and decoding run in worker threads, never on the event loop.
 - A Redis failure only costs the cache (see `state.cache`).
+- A cache hit is answered without parsing the entry: entries are stored without the
+  per-request fields (`PER_REQUEST_FIELDS`), which are spliced in front of the bytes.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from service.settings import Settings
 from service.state.cache import ResultCache, cache_key
 from service.video.frameset import FrameSet
 from service.video.policy import FramePolicy
+
+# fields that differ per request: left out of a cached entry, spliced in on a hit
+PER_REQUEST_FIELDS = frozenset({"id", "request_id", "cached"})
+CACHE_FORMAT = 2  # bumped when the stored entry's layout changes (old entries unused)
 
 
 @dataclass(frozen=True)
@@ -95,29 +101,29 @@ class ReasonService:
             "abstain_below": f.abstain_below, "sampling": r.sampling.__dict__,
             "policy": r.policy.__dict__, "traces": f.return_traces,
             "model": self.model.model_id, "revision": self.model.revision,
+            "format": CACHE_FORMAT,
         }
         return cache_key(parts)
 
     # ---- the request --------------------------------------------------------------
-    async def cached_json(
-        self, f: ReasonFields, video_id: str, request_id: str
-    ) -> dict[str, Any] | None:
-        """The cached response as JSON data (no pydantic round trip: the hot path)."""
+    async def cached_body(self, f: ReasonFields, video_id: str, request_id: str
+                          ) -> bytes | None:
+        """The cached response as JSON bytes (the hot path: nothing is parsed). Entries
+        are stored without the per-request fields; those are spliced in front."""
         if self.settings.cache_ttl_s <= 0:
             return None
         raw = await self.cache.get(self.key(f, video_id, self.resolve(f)))
         self.metrics.cache.labels("hit" if raw else "miss").inc()
-        if raw is None:
+        if not raw or not raw.startswith(b"{") or raw == b"{}":
             return None
-        data: dict[str, Any] = json.loads(raw)
-        data.update(cached=True, request_id=request_id, id=_new_id())
-        return data
+        head = json.dumps({"id": _new_id(), "request_id": request_id, "cached": True})
+        return head.encode()[:-1] + b"," + raw[1:]
 
     async def cached(
         self, f: ReasonFields, video_id: str, request_id: str
     ) -> ReasonResponse | None:
-        data = await self.cached_json(f, video_id, request_id)
-        return None if data is None else ReasonResponse.model_validate(data)
+        body = await self.cached_body(f, video_id, request_id)
+        return None if body is None else ReasonResponse.model_validate_json(body)
 
     async def must_defer(self, f: ReasonFields, video_id: str) -> bool:
         """True when the request should become a job (async, or a long video)."""
@@ -152,7 +158,8 @@ class ReasonService:
                        resp: ReasonResponse) -> None:
         """Store a computed response under its cache key (no-op when the cache is off)."""
         if self.settings.cache_ttl_s > 0:
-            await self.cache.set(self.key(f, video_id, r), resp.model_dump_json().encode())
+            stored = resp.model_dump_json(exclude=set(PER_REQUEST_FIELDS)).encode()
+            await self.cache.set(self.key(f, video_id, r), stored)
 
     async def answer(self, f: ReasonFields, video_id: str, request_id: str) -> ReasonResponse:
         return await self.cached(f, video_id, request_id) or await self.run(f, video_id,

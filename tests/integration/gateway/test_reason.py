@@ -66,3 +66,29 @@ async def test_long_video_becomes_job(gateway: Gateway, long_video_path: Path) -
             await asyncio.sleep(0.05)
     assert job["status"] == "done", job
     assert job["result"]["answer"] == "A"
+
+
+def no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [k for k, _ in pairs]
+    assert len(keys) == len(set(keys)), f"duplicate keys in {keys}"
+    return dict(pairs)
+
+
+async def test_cache_hit_gets_its_own_ids_and_the_same_result(gateway: Gateway,
+                                                              video_path: Path) -> None:
+    # the hit is spliced from stored bytes: it must still be one valid JSON object with
+    # this request's ids, and otherwise exactly the computed response
+    async with gateway() as c:
+        video = await upload(c, video_path)
+        ask = {"video_id": video["id"], "question": "Which?", "n": 2}
+        first = await c.post("/v1/reason", json=ask, headers={"X-Request-ID": "rid-one"})
+        hit = await c.post("/v1/reason", json=ask, headers={"X-Request-ID": "rid-two"})
+    a = json.loads(first.content, object_pairs_hook=no_duplicate_keys)
+    b = json.loads(hit.content, object_pairs_hook=no_duplicate_keys)
+    assert hit.headers["content-type"] == "application/json"
+    assert (a["cached"], b["cached"]) == (False, True)
+    assert (a["request_id"], b["request_id"]) == ("rid-one", "rid-two")
+    assert a["id"] != b["id"] and b["id"].startswith("rsn_")
+    per_request = {"id", "request_id", "cached"}
+    assert {k: v for k, v in a.items() if k not in per_request} == {
+        k: v for k, v in b.items() if k not in per_request}
