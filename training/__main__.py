@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-tokens", type=int, default=128)
     abl = sub.add_parser("ablation", help="SFT only / SFT+GRPO / SFT+GSPO on synthetic data")
     abl.add_argument("--work", type=Path, default=Path("artifacts/ablation"))
-    abl.add_argument("--config", default="tiny-cpu")
+    abl.add_argument("--config", default="cpu-ablation")
+    abl.add_argument("--size", default="small", help="random model size (training.tiny)")
     abl.add_argument("--set", dest="overrides", action="append", default=[])
     abl.add_argument("--n-train", type=int, default=240)
     abl.add_argument("--n-eval", type=int, default=60)
@@ -110,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _eval(args)
     from training.ablation import run_ablation
 
-    return run_ablation(args.work, args.config, args.overrides, args.n_train, args.n_eval)
+    return run_ablation(args.work, args.config, args.overrides, args.n_train, args.n_eval,
+                        args.size)
 
 
 if __name__ == "__main__":

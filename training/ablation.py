@@ -21,7 +21,7 @@ from training.config import RunConfig, load_config
 from training.evaluate import TERMS, EvalReport, evaluate, format_report
 
 
-def _prepare(work: Path, n_train: int, n_eval: int) -> tuple[Path, Path, Path]:
+def _prepare(work: Path, n_train: int, n_eval: int, size: str) -> tuple[Path, Path, Path]:
     from training.synth import generate
     from training.tiny import build_tiny_checkpoint
 
@@ -32,7 +32,7 @@ def _prepare(work: Path, n_train: int, n_eval: int) -> tuple[Path, Path, Path]:
         generate(heldout, n_eval, seed=1)
     tiny = work / "tiny-model"
     if not (tiny / "config.json").exists():
-        build_tiny_checkpoint(tiny, seed=0)
+        build_tiny_checkpoint(tiny, seed=0, size=size)
     return train, heldout, tiny
 
 
@@ -43,38 +43,48 @@ def _config(name: str, overrides: list[str], train: Path, tiny: Path) -> RunConf
 
 
 def run_ablation(
-    work: Path, config: str = "tiny-cpu", overrides: list[str] | None = None,
-    n_train: int = 240, n_eval: int = 60,
+    work: Path, config: str = "cpu-ablation", overrides: list[str] | None = None,
+    n_train: int = 240, n_eval: int = 60, size: str = "small",
 ) -> int:
-    from training.metrics import jsonl_metrics_callback
-    from training.rl import run_rl
-    from training.sft import run_sft
+    """Train and score the three rows; a stage whose checkpoint exists is reused (resume).
 
-    train, heldout, tiny = _prepare(work, n_train, n_eval)
+    Each row is scored right after its stage and `ablation.json` rewritten, so a run cut
+    short still leaves the rows it finished.
+    """
+    train, heldout, tiny = _prepare(work, n_train, n_eval, size)
     cfg = _config(config, overrides or [], train, tiny)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    sft = run_sft(cfg, output_dir=work / "sft",
-                  callbacks=[jsonl_metrics_callback(work / "sft" / "metrics.jsonl")])
-    timings["sft"] = time.perf_counter() - t0
-    checkpoints = {"SFT only": sft}
-    for label, level in (("SFT+GRPO", "token"), ("SFT+GSPO", "sequence")):
-        run_cfg = _config(config, [*(overrides or []), f"rl.importance_sampling_level={level}"],
-                          train, tiny)
-        out = work / label.lower().replace("+", "_")
-        t0 = time.perf_counter()
-        checkpoints[label] = run_rl(run_cfg, model=str(sft), output_dir=out,
-                                    callbacks=[jsonl_metrics_callback(out / "metrics.jsonl")])
-        timings[label] = time.perf_counter() - t0
     greedy = SamplingParams(temperature=0.0, max_tokens=cfg.rl.max_completion_length, seed=0)
-    reports = {label: evaluate(path, heldout / "STGR-RL.json", cfg.data,
-                               rewards=cfg.rl.rewards, sampling=greedy)
-               for label, path in checkpoints.items()}
+    reports: dict[str, EvalReport] = {}
+    timings: dict[str, float] = {}
+    sft = work / "sft"
+    for label, level in (("SFT only", None), ("SFT+GRPO", "token"), ("SFT+GSPO", "sequence")):
+        extra = [] if level is None else [f"rl.importance_sampling_level={level}"]
+        run_cfg = _config(config, [*(overrides or []), *extra], train, tiny)
+        out = sft if level is None else work / label.lower().replace("+", "_")
+        t0 = time.perf_counter()
+        if not (out / "training_config.json").exists():
+            _train(run_cfg, out, None if level is None else sft)
+        timings[label] = time.perf_counter() - t0
+        reports[label] = evaluate(out, heldout / "STGR-RL.json", cfg.data,
+                                  rewards=cfg.rl.rewards, sampling=greedy)
+        print(format_report(reports[label], label), flush=True)
+        _save(work, reports, timings, cfg)
     print(ablation_table(reports))
-    for label, report in reports.items():
-        print(format_report(report, label))
-    _save(work, reports, timings)
     return 0
+
+
+def _train(cfg: RunConfig, out: Path, start: Path | None) -> Path:
+    """SFT from the config's model (start None) or RL from the `start` checkpoint."""
+    from training.metrics import jsonl_metrics_callback
+
+    callbacks = [jsonl_metrics_callback(out / "metrics.jsonl")]
+    if start is None:
+        from training.sft import run_sft
+
+        return run_sft(cfg, output_dir=out, callbacks=callbacks)
+    from training.rl import run_rl
+
+    return run_rl(cfg, model=str(start), output_dir=out, callbacks=callbacks)
 
 
 def ablation_table(reports: dict[str, EvalReport]) -> str:
@@ -84,8 +94,10 @@ def ablation_table(reports: dict[str, EvalReport]) -> str:
     return "\n".join([head, *rows])
 
 
-def _save(work: Path, reports: dict[str, EvalReport], timings: dict[str, float]) -> None:
+def _save(work: Path, reports: dict[str, EvalReport], timings: dict[str, float],
+          cfg: RunConfig) -> None:
     data = {label: {"n": r.n, "means": r.means, "by_task": r.by_task, "examples": r.examples}
             for label, r in reports.items()}
-    (work / "ablation.json").write_text(json.dumps({"results": data, "seconds": timings},
-                                                   indent=2))
+    seeds = {"sft": cfg.sft.seed, "rl": cfg.rl.seed, "train_data": 0, "heldout_data": 1}
+    (work / "ablation.json").write_text(json.dumps(
+        {"results": data, "seconds": timings, "seeds": seeds}, indent=2))

@@ -12,8 +12,9 @@ Invariants:
   interval, so a time never appears twice; labels carry the DECODED frame times.
 - Every box a sample carries (SFT target text, RL annotation) is in fed-frame integer
   pixel space, the system the model reads and writes.
-- `visual QA` records are fed as a one-frame "video" at t=0 (the one builder has no
-  image-only prompt); their answer boxes are given in `image_size` pixels or normalized.
+- `visual QA` records get the builder's image-only prompt (`build_image_prompt`: one
+  image slot, no frame label); their meta is a one-frame set at t=0, and their answer
+  boxes are given in `image_size` pixels or normalized.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from service.grounding.geometry import denormalize_box, scale_box
 from service.grounding.parser import normalize_mcq_letter
 from service.grounding.prompt import (
     DATASET_TASKS,
+    build_image_prompt,
     build_prompt,
     option_letters_in,
     to_hf_messages,
@@ -257,12 +259,13 @@ def build_sample(record: STGRRecord, cfg: DataConfig, base_dir: Path, kind: Reco
     path = resolve_media(record, cfg, base_dir)
     if record.is_video:
         images, meta = video_frames(path, cfg, record.key_times)
+        prompt = build_prompt(
+            record.question, meta.times, task=DATASET_TASKS.get(record.task, TaskType.FREE_FORM),
+            duration=meta.duration, add_duration_line=wants_duration_line(record, cfg),
+        )
     else:
         images, meta = image_frame(path, cfg)
-    prompt = build_prompt(
-        record.question, meta.times, task=DATASET_TASKS.get(record.task, TaskType.FREE_FORM),
-        duration=meta.duration, add_duration_line=wants_duration_line(record, cfg),
-    )
+        prompt = build_image_prompt(record.question)
     target = sft_target(record, meta) if kind == "sft" else None
     return Sample(record.id, record.task, prompt, tuple(images), meta, target,
                   annotation_json(record, meta))

@@ -17,7 +17,12 @@ Invariants:
 - `config.json` carries `"o3_random_tiny_model": true` and the directory holds
   `TINY_MODEL.txt`, so the service can label answers as coming from a random model.
 
-Usage: `python -m training.tiny OUT_DIR [--seed N]` (or `main(argv)`).
+Sizes (`--size`): `tiny` (the default, well under 1M parameters: what tests and the
+service's demo mode use; its bytes never change) and `small` (about 1.2M parameters: 4
+layers of width 128, the smallest model that learns the synthetic tasks on CPU, used by
+the ablation). Only the widths differ; tokenizer, template and geometry are shared.
+
+Usage: `python -m training.tiny OUT_DIR [--seed N] [--size tiny|small]` (or `main(argv)`).
 """
 
 from __future__ import annotations
@@ -85,6 +90,19 @@ _VISION: dict[str, Any] = {
     "in_channels": 3, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
     "tokens_per_second": 2, "window_size": 112, "fullatt_block_indexes": [1],
     "out_hidden_size": 64,
+}
+
+
+# Overrides of the text / vision configs per size; "tiny" is the configs above, as is.
+SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "tiny": ({}, {}),
+    "small": (
+        {"hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 4,
+         "num_attention_heads": 4, "num_key_value_heads": 2,
+         "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0,
+                             "mrope_section": [4, 6, 6]}},  # sums to head_dim / 2 = 16
+        {"hidden_size": 64, "intermediate_size": 128, "num_heads": 4, "out_hidden_size": 128},
+    ),
 }
 
 
@@ -189,13 +207,17 @@ def _write_processor(out_dir: Path, tok: Any) -> None:
     pre_path.write_text(json.dumps(pre, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _model_config(tok: Any, max_positions: int) -> Any:
+def _model_config(tok: Any, max_positions: int, size: str = "tiny") -> Any:
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; choose one of {sorted(SIZES)}")
+    text_over, vision_over = SIZES[size]
     ids = {t: tok.token_to_id(t) for t in SPECIAL_TOKENS}
-    text = dict(_TEXT, vocab_size=tok.get_vocab_size(), max_position_embeddings=max_positions,
+    text = dict(_TEXT, **text_over, vocab_size=tok.get_vocab_size(),
+                max_position_embeddings=max_positions,
                 bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
                 pad_token_id=ids["<|endoftext|>"])
     config = _module("transformers").Qwen2_5_VLConfig(
-        text_config=text, vision_config=dict(_VISION),
+        text_config=text, vision_config=dict(_VISION, **vision_over),
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
         vision_end_token_id=ids["<|vision_end|>"], tie_word_embeddings=False,
@@ -204,17 +226,20 @@ def _model_config(tok: Any, max_positions: int) -> Any:
     return config
 
 
-def build_tiny_checkpoint(out_dir: Path, seed: int = 0, *, max_positions: int = 4096) -> Path:
+def build_tiny_checkpoint(
+    out_dir: Path, seed: int = 0, *, max_positions: int = 4096, size: str = "tiny"
+) -> Path:
     """Write a random tiny Qwen2.5-VL checkpoint to `out_dir` and return the path.
 
     `max_positions` is the text model's `max_position_embeddings` (the context the
-    local backend enforces); tests lower it to provoke `PromptTooLong`.
+    local backend enforces); tests lower it to provoke `PromptTooLong`. `size` picks
+    the widths (`SIZES`); the default checkpoint is byte-identical to before sizes.
     """
     transformers = _module("transformers")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tok = build_tokenizer(seed)
-    config = _model_config(tok, max_positions)
+    config = _model_config(tok, max_positions, size)
     _module("torch").manual_seed(seed)
     model = transformers.Qwen2_5_VLForConditionalGeneration(config).eval()
     model.generation_config = transformers.GenerationConfig(
@@ -242,14 +267,17 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and corpus")
     parser.add_argument("--max-positions", type=int, default=4096,
                         help="text context length (max_position_embeddings)")
+    parser.add_argument("--size", choices=sorted(SIZES), default="tiny",
+                        help="model widths: tiny (<1M params, default) or small (~1.2M)")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: build the checkpoint and print where it is."""
     args = _parse(argv)
-    path = build_tiny_checkpoint(args.out_dir, args.seed, max_positions=args.max_positions)
-    print(json.dumps({"checkpoint": str(path), "seed": args.seed}))
+    path = build_tiny_checkpoint(args.out_dir, args.seed, max_positions=args.max_positions,
+                                 size=args.size)
+    print(json.dumps({"checkpoint": str(path), "seed": args.seed, "size": args.size}))
     return 0
 
 
