@@ -4,12 +4,15 @@ Owns `FramePolicy` (request options: frame count, fps, pixel budget), `choose_ti
 and `fit_size`. Pure: no PyAV, no I/O.
 
 Rules, in order:
-- explicit `fps`: one frame every 1/fps seconds from 0, capped at `max_frames`
-  (uniformly thinned when the cap bites);
+- explicit `fps`: one frame every 1/fps seconds from 0, at most `num_frames` (when
+  given) and never more than `max_frames`; when the cap bites the 1/fps grid is
+  thinned uniformly (its first and last point kept, the rest evenly picked from it),
+  so every time stays on the grid. `fps=1, num_frames=16` is the paper's V-STAR
+  setting "up to 16 frames at 1 fps": a 10 s video gets 10 frames, a 100 s one 16;
 - video shorter than `short_video_s`: `short_fps` frames per second, at least
   `min_frames` (the training recipe: under 8 s, 2 fps, at least 4);
-- otherwise `num_frames` frames uniformly spaced by frame index over all frames
-  (index linspace, rounded), the training recipe with 16.
+- otherwise `num_frames` (`DEFAULT_NUM_FRAMES` = 16 when None) frames uniformly
+  spaced by frame index over all frames (index linspace, rounded), the training recipe.
 Never more frames than the video has; times are sorted, unique, inside the video.
 """
 
@@ -21,6 +24,7 @@ from typing import Protocol
 
 FACTOR = 28
 MAX_ASPECT = 200.0
+DEFAULT_NUM_FRAMES = 16
 
 
 class _Timing(Protocol):
@@ -34,7 +38,10 @@ class _Timing(Protocol):
 
 @dataclass(frozen=True)
 class FramePolicy:
-    num_frames: int | None = 16
+    """`num_frames`: the frame count; with `fps`, the cap on the count (None: 16
+    without `fps`, only `max_frames` with it)."""
+
+    num_frames: int | None = None
     fps: float | None = None
     short_video_s: float = 8.0
     short_fps: float = 2.0
@@ -61,9 +68,9 @@ def choose_times(info: _Timing, policy: FramePolicy) -> list[float]:
     total = max(1, info.frame_count)
     if policy.fps is not None:
         step = info.fps / policy.fps  # in frames
-        indices = [round(k * step) for k in range(math.ceil(total / step))]
-        if len(indices) > policy.max_frames:
-            indices = _linspace_indices(total, policy.max_frames)
+        grid = [round(k * step) for k in range(math.ceil(total / step))]
+        cap = min(policy.num_frames or policy.max_frames, policy.max_frames)
+        indices = _thin(grid, cap)
     else:
         indices = _linspace_indices(total, _uniform_count(info, policy))
     indices = sorted({min(i, total - 1) for i in indices})
@@ -74,8 +81,15 @@ def _uniform_count(info: _Timing, policy: FramePolicy) -> int:
     if info.duration < policy.short_video_s:
         wanted = max(policy.min_frames, math.floor(info.duration * policy.short_fps))
     else:
-        wanted = policy.num_frames or 16
+        wanted = policy.num_frames or DEFAULT_NUM_FRAMES
     return max(1, min(wanted, policy.max_frames, max(1, info.frame_count)))
+
+
+def _thin(grid: list[int], cap: int) -> list[int]:
+    """At most `cap` points of `grid`, picked uniformly (first and last kept)."""
+    if len(grid) <= cap:
+        return grid
+    return [grid[i] for i in _linspace_indices(len(grid), cap)]
 
 
 def _linspace_indices(total: int, n: int) -> list[int]:

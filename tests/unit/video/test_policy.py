@@ -59,6 +59,20 @@ TIMES = [
     # explicit fps over max_frames: thinned uniformly to the cap
     (Timing(10.0, 30.0, 300), FramePolicy(fps=30.0, min_frames=1, max_frames=4),
      [0.0, 100 / 30, 199 / 30, 299 / 30]),
+    # fps + num_frames, the paper's V-STAR "up to 16 at 1 fps": a 10 s video is under
+    # the cap, so it gets its 10 one-second frames
+    (Timing(10.0, 25.0, 250), FramePolicy(fps=1.0, num_frames=16),
+     [float(k) for k in range(10)]),
+    # ... a 100 s video has 100 grid points: thinned to 16, first and last kept, every
+    # time still on the 1 s grid: grid[round(k * 99 / 15)]
+    (Timing(100.0, 25.0, 2500), FramePolicy(fps=1.0, num_frames=16),
+     [float(round(k * 99 / 15)) for k in range(16)]),
+    # fps + num_frames with the count over max_frames: max_frames still wins
+    (Timing(100.0, 10.0, 1000), FramePolicy(fps=1.0, num_frames=50, min_frames=1,
+                                            max_frames=3), [0.0, 50.0, 99.0]),
+    # fps alone (num_frames None): only max_frames (256) caps the 300 grid points
+    (Timing(300.0, 10.0, 3000), FramePolicy(fps=1.0),
+     [float(round(k * 299 / 255)) for k in range(256)]),
     # explicit frame count beyond max_frames: capped
     (Timing(100.0, 10.0, 1000), FramePolicy(num_frames=500, min_frames=1, max_frames=3),
      [0.0, 50.0, 99.9]),
@@ -85,6 +99,14 @@ BAD_POLICY = [
     ({"min_pixels": 100}, "min_pixels"),  # below one 28x28 patch
     ({"min_pixels": 200000, "max_pixels": 100000}, "max_pixels"),  # inverted budget
 ]
+
+
+def test_fps_cap_keeps_times_on_the_fps_grid() -> None:
+    # thinning picks from the 1/fps grid, never an arbitrary frame in between
+    got = choose_times(Timing(47.3, 29.97, 1418), FramePolicy(fps=2.0, num_frames=16))
+    assert len(got) == 16
+    step = 29.97 / 2.0
+    assert all(abs(t * 29.97 / step - round(t * 29.97 / step)) < 0.04 for t in got)
 
 
 @pytest.mark.parametrize(("kwargs", "words"), BAD_POLICY)
