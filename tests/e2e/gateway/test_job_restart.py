@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -55,7 +56,7 @@ def redis_status(url: str, job_id: str) -> bytes | None:
 @pytest.mark.timeout(180)
 def test_kill_9_mid_job_then_a_new_process_completes_it(
         tmp_path: Path, video_file: Path, redis_url: str) -> None:
-    db_url = redis_url.rsplit("/", 1)[0] + "/6"
+    db_url = urlsplit(redis_url)._replace(path="/6").geturl()  # a database of its own
     redis.Redis.from_url(db_url).flushdb()
     state = StandinState()
     data_dir = tmp_path / "shared-data"
