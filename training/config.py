@@ -127,6 +127,7 @@ class StageCommon:
     save_steps: int = 500
     seed: int = 0
     deepspeed: str | None = None         # path to a DeepSpeed JSON (multi-GPU)
+    dataloader_num_workers: int = 0      # processes building samples (decoding) lazily
 
     def _check_common(self, stage: str) -> None:
         _check(self.learning_rate > 0, f"{stage}.learning_rate must be > 0")
@@ -138,6 +139,8 @@ class StageCommon:
                f"per_device_batch_size={self.per_device_batch_size}")
         _check(self.max_grad_norm > 0, f"{stage}.max_grad_norm must be > 0")
         _check(self.logging_steps >= 1, f"{stage}.logging_steps must be >= 1")
+        _check(self.dataloader_num_workers >= 0,
+               f"{stage}.dataloader_num_workers must be >= 0 (0: decode in the main process)")
 
     def grad_accum(self, world_size: int) -> int:
         """Gradient accumulation steps that give `global_batch_size` on `world_size` ranks."""

@@ -10,6 +10,10 @@ Invariants:
   is what it sees when served. Nothing here imports PyAV.
 - Key frames replace the uniform frame nearest to them when closer than half a frame
   interval, so a time never appears twice; labels carry the DECODED frame times.
+- A key frame whose released JPEG (`key_frames[i].path`) exists is read from that file,
+  resized (bicubic) to the video's fed size (`fit_size` of the video, so every frame of
+  a sample has one size and one box coordinate system) and labelled with its annotated
+  time; otherwise it is decoded from the video like the uniform frames.
 - Every box a sample carries (SFT target text, RL annotation) is in fed-frame integer
   pixel space, the system the model reads and writes.
 - `visual QA` records get the builder's image-only prompt (`build_image_prompt`: one
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,18 +116,52 @@ def merge_key_times(
     return sorted(kept + keys)[:max_frames]
 
 
+def key_frame_files(record: STGRRecord, cfg: DataConfig, base_dir: Path) -> dict[float, Path]:
+    """Key-frame time -> its released JPEG, for the key frames whose file exists.
+
+    A relative `path` is looked up under the record's media root, then the JSON's dir.
+    """
+    root = cfg.video_roots.get(record.source) or cfg.default_root
+    bases = [Path(root)] if root else []
+    found: dict[float, Path] = {}
+    for kf in record.key_frames:
+        if not kf.path:
+            continue
+        rel = Path(kf.path)
+        candidates = [rel] if rel.is_absolute() else [b / rel for b in (*bases, base_dir)]
+        hit = next((c for c in candidates if c.is_file()), None)
+        if hit is not None:
+            found[kf.time] = hit
+    return found
+
+
+def load_key_frame(path: Path, fed: tuple[int, int]) -> Image.Image:
+    """A released key-frame image, RGB, resized (bicubic) to the fed size."""
+    with Image.open(path) as img:
+        return img.convert("RGB").resize(fed, Image.Resampling.BICUBIC)
+
+
 def video_frames(
-    path: Path, cfg: DataConfig, key_times: Sequence[float]
+    path: Path, cfg: DataConfig, key_times: Sequence[float],
+    key_files: Mapping[float, Path] | None = None,
 ) -> tuple[list[Image.Image], FrameSetMeta]:
+    """Uniform + key frames; key frames in `key_files` come from their JPEG, not the video."""
     info = probe_video(path)
-    policy = frame_policy(cfg)
-    uniform = choose_times(info, policy)
+    uniform = choose_times(info, frame_policy(cfg))
+    files = {min(k, info.duration): p for k, p in (key_files or {}).items()}
     keys = [min(k, info.duration) for k in key_times] if cfg.insert_key_frames else []
     times = merge_key_times(uniform, keys, info.fps, cfg.max_frames)
     fed = fit_size(*info.display_size, cfg.min_pixels, cfg.max_pixels)
-    frames, _ = decode_at(path, info, times, fed)
-    meta = _meta(info, fed, [f.time for f in frames])
-    return [f.image for f in frames], meta
+    to_decode = [t for t in times if t not in files]
+    decoded = iter(decode_at(path, info, to_decode, fed)[0] if to_decode else [])
+    frames: list[tuple[float, Image.Image]] = []
+    for t in times:  # sorted, as decode_at returns its frames
+        if t in files:
+            frames.append((t, load_key_frame(files[t], fed)))
+        else:
+            got = next(decoded)
+            frames.append((got.time, got.image))
+    return [img for _, img in frames], _meta(info, fed, [t for t, _ in frames])
 
 
 def _meta(info: VideoInfo, fed: tuple[int, int], times: Sequence[float]) -> FrameSetMeta:
@@ -258,7 +296,8 @@ def wants_duration_line(record: STGRRecord, cfg: DataConfig) -> bool:
 def build_sample(record: STGRRecord, cfg: DataConfig, base_dir: Path, kind: RecordKind) -> Sample:
     path = resolve_media(record, cfg, base_dir)
     if record.is_video:
-        images, meta = video_frames(path, cfg, record.key_times)
+        files = key_frame_files(record, cfg, base_dir)
+        images, meta = video_frames(path, cfg, record.key_times, files)
         prompt = build_prompt(
             record.question, meta.times, task=DATASET_TASKS.get(record.task, TaskType.FREE_FORM),
             duration=meta.duration, add_duration_line=wants_duration_line(record, cfg),
@@ -291,16 +330,15 @@ def rl_row(sample: Sample) -> dict[str, Any]:
     }
 
 
+def iter_samples(json_path: str | Path, cfg: DataConfig, kind: RecordKind) -> Iterator[Sample]:
+    """Samples one at a time (frames of one record in memory at once)."""
+    records = load_records(json_path, kind=kind, limit=cfg.max_records)
+    base_dir = Path(json_path).parent
+    return (build_sample(r, cfg, base_dir, kind) for r in records)
+
+
 def build_samples(
     json_path: str | Path, cfg: DataConfig, kind: RecordKind
 ) -> list[Sample]:
-    records = load_records(json_path, kind=kind, limit=cfg.max_records)
-    base_dir = Path(json_path).parent
-    return [build_sample(r, cfg, base_dir, kind) for r in records]
-
-
-def to_dataset(rows: Iterable[dict[str, Any]]) -> Any:
-    """A `datasets.Dataset` of rows (images encoded by datasets' Image feature)."""
-    from datasets import Dataset
-
-    return Dataset.from_list(list(rows))
+    """Every sample, eagerly (small sets and tests; trainers use `training.dataset`)."""
+    return list(iter_samples(json_path, cfg, kind))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from service.inference.backend import SamplingParams
 from training.config import DataConfig, RewardConfig
-from training.data import Sample, build_samples
+from training.data import Sample, iter_samples
 from training.rewards import score_all
 
 TERMS = ("accuracy", "format", "temporal", "spatial")
@@ -60,7 +60,7 @@ def evaluate(
     cfg = rewards or RewardConfig()
     sampling = sampling or SamplingParams(temperature=0.0, max_tokens=128, seed=0)
     backend = LocalHFBackend(checkpoint, device="cpu", dtype="float32")
-    samples = build_samples(json_path, data_cfg, "rl")
+    samples = iter_samples(json_path, data_cfg, "rl")  # one record's frames at a time
     rows: list[dict[str, float]] = []
     per_task: dict[str, list[dict[str, float]]] = defaultdict(list)
     report = EvalReport()

@@ -18,9 +18,15 @@ from pathlib import Path
 from typing import Any, cast
 
 from training.config import RunConfig
-from training.data import build_samples, rl_row, to_dataset
+from training.dataset import lazy_dataset
 from training.rewards import make_reward_funcs
-from training.sft import common_args, load_model_and_processor, save_checkpoint, world_size
+from training.sft import (
+    checkpoint_callback,
+    common_args,
+    load_model_and_processor,
+    save_checkpoint,
+    world_size,
+)
 
 
 def grpo_config(cfg: RunConfig, output_dir: Path) -> Any:
@@ -63,7 +69,7 @@ def build_rl_dataset(cfg: RunConfig, json_path: str | None = None) -> Any:
     path = json_path or cfg.data.rl_json
     if not path:
         raise ValueError("data.rl_json is not set; point it at STGR-RL.json")
-    return to_dataset(rl_row(s) for s in build_samples(path, cfg.data, "rl"))
+    return lazy_dataset(path, cfg.data, "rl")
 
 
 def build_rl_trainer(
@@ -78,7 +84,8 @@ def build_rl_trainer(
     trainer = GRPOTrainer(
         model=net, reward_funcs=cast(Any, make_reward_funcs(cfg.rl.rewards)),
         args=grpo_config(cfg, out), train_dataset=build_rl_dataset(cfg),
-        processing_class=processor, callbacks=callbacks,
+        processing_class=processor,
+        callbacks=[*(callbacks or []), checkpoint_callback(processor, cfg, "rl")],
     )
     return trainer, processor, out
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from training.config import RunConfig, StageCommon, config_to_dict
-from training.data import build_samples, sft_row, to_dataset
+from training.dataset import lazy_dataset
 
 
 def load_model_and_processor(model: str, *, bf16: bool) -> tuple[Any, Any]:
@@ -63,6 +63,7 @@ def common_args(stage: StageCommon, output_dir: Path) -> dict[str, Any]:
         "report_to": [],
         "disable_tqdm": False,
         "remove_unused_columns": False,
+        "dataloader_num_workers": stage.dataloader_num_workers,
     }
 
 
@@ -79,28 +80,52 @@ def sft_config(cfg: RunConfig, output_dir: Path) -> Any:
 def build_sft_dataset(cfg: RunConfig) -> Any:
     if not cfg.data.sft_json:
         raise ValueError("data.sft_json is not set; point it at STGR-SFT.json")
-    return to_dataset(sft_row(s) for s in build_samples(cfg.data.sft_json, cfg.data, "sft"))
+    return lazy_dataset(cfg.data.sft_json, cfg.data, "sft")
 
 
 def save_checkpoint(trainer: Any, processor: Any, cfg: RunConfig, out: Path, stage: str) -> Path:
     """Model + processor in HF layout, plus the run config that produced them."""
     trainer.save_model(str(out))
-    processor.save_pretrained(str(out))
-    _fix_processor_class(out)
-    (out / "training_config.json").write_text(
-        json.dumps({"stage": stage, **config_to_dict(cfg)}, indent=2))
+    finish_checkpoint_dir(out, processor, cfg, stage)
     return out
 
 
-def _fix_processor_class(out: Path) -> None:
-    """Name the standard processor class: the image-only stand-in (used where torchvision
-    is missing) must not leak into the checkpoint, or AutoProcessor/vLLM cannot load it."""
-    path = out / "processor_config.json"
-    if path.exists():
+def finish_checkpoint_dir(out: Path, processor: Any, cfg: RunConfig, stage: str) -> None:
+    """Processor files (standard class name) and `training_config.json` next to weights."""
+    processor.save_pretrained(str(out))
+    fix_processor_class(out)
+    (out / "training_config.json").write_text(
+        json.dumps({"stage": stage, **config_to_dict(cfg)}, indent=2))
+
+
+STANDARD_PROCESSOR = "Qwen2_5_VLProcessor"
+
+
+def fix_processor_class(out: Path) -> None:
+    """Name the standard processor class in every JSON file of `out` that names one: the
+    image-only stand-in (used where torchvision is missing) must not leak into a
+    checkpoint (processor_config.json, tokenizer_config.json...), or AutoProcessor and
+    vLLM cannot load it."""
+    for path in sorted(out.glob("*.json")):
         data = json.loads(path.read_text())
-        if data.get("processor_class", "").startswith("ImageOnly"):
-            data["processor_class"] = "Qwen2_5_VLProcessor"
+        name = data.get("processor_class") if isinstance(data, dict) else None
+        if isinstance(name, str) and name.startswith("ImageOnly"):
+            data["processor_class"] = STANDARD_PROCESSOR
             path.write_text(json.dumps(data, indent=2))
+
+
+def checkpoint_callback(processor: Any, cfg: RunConfig, stage: str) -> Any:
+    """A TrainerCallback that completes every intermediate `checkpoint-N` directory the
+    way `save_checkpoint` completes the final one, so each loads in the service as is."""
+    from transformers import TrainerCallback
+
+    class CompleteCheckpoint(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if state.is_world_process_zero and folder.is_dir():
+                finish_checkpoint_dir(folder, processor, cfg, stage)
+
+    return CompleteCheckpoint()
 
 
 def run_sft(cfg: RunConfig, *, model: str | None = None, output_dir: Path | None = None,
@@ -112,7 +137,8 @@ def run_sft(cfg: RunConfig, *, model: str | None = None, output_dir: Path | None
     net, processor = load_model_and_processor(model or cfg.model, bf16=cfg.sft.bf16)
     trainer = SFTTrainer(
         model=net, args=sft_config(cfg, out), train_dataset=build_sft_dataset(cfg),
-        processing_class=processor, callbacks=callbacks,
+        processing_class=processor,
+        callbacks=[*(callbacks or []), checkpoint_callback(processor, cfg, "sft")],
     )
     trainer.train()
     return save_checkpoint(trainer, processor, cfg, out, "sft")
