@@ -1,10 +1,16 @@
-"""Shared test fixtures: a real redis-server for the whole session.
+"""Shared test fixtures and hooks: a real redis-server for the whole session; `gpu`
+tests skipped without CUDA; gateway logs in a failing test's report.
 
 `redis_url`: `O3_TEST_REDIS_URL` when set (CI with a service container), else a
 `redis-server` started here on a free port in a temporary directory, without
 persistence, stopped at the end of the session. Skips (with the reason) only when the
 binary is missing -- scripts/test.sh installs it. Each test that uses `redis_url`
 gets its own logical database flushed before use (`redis_db_url`).
+
+`@pytest.mark.gpu` tests are skipped, with the reason, when torch sees no CUDA device
+(torch is imported only when such a test was collected). A test that fails while a
+gateway process (tests/support/gateway.py) is running gets the tail of that
+gateway's log as a report section, so a 500 in CI comes with its traceback.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -69,3 +76,28 @@ def redis_db_url(redis_url: str) -> str:
     """The session server's database 0, flushed: each test starts from an empty Redis."""
     redis.Redis.from_url(redis_url).flushdb()
     return redis_url
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu:
+        return
+    import torch  # only when a gpu test was collected: importing torch costs seconds
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU: torch.cuda.is_available() is False")
+    for item in gpu:
+        item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, Any, None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        from tests.support.gateway import live_logs
+
+        for name, tail in live_logs().items():
+            report.sections.append((f"gateway log {name}", tail))

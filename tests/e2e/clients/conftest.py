@@ -14,16 +14,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from service.grounding.types import Prompt, TextPart
@@ -31,67 +25,23 @@ from service.inference.backend import SamplingParams
 from service.inference.doubles import ScriptedBackend
 from service.video.policy import fit_size
 from service.video.synth import MovingSquareTruth
-from tests.conftest import free_port
 from tests.e2e.clients.support import EVIDENCE_TIMES, cited_trace
 from tests.integration.clients.videos import square_video
 from tests.support.fixtures import build_tiny_once
+from tests.support.gateway import REPO, GatewayProcess, running_gateway
 from tests.support.vllm_standin import start_standin
 
 API_KEY = "e2e-clients-key-7f3a"
 SLOW_S = 2.5
-REPO = Path(__file__).resolve().parents[3]
 
 
-@dataclass(frozen=True)
-class Gateway:
-    url: str
-    api_key: str | None
-    log: Path
+Gateway = GatewayProcess  # the name the test modules use
 
 
 @pytest.fixture(scope="session")
 def square(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, MovingSquareTruth]:
     path = tmp_path_factory.mktemp("videos") / "square.mp4"
     return path, square_video(path)
-
-
-@contextmanager
-def run_gateway(data_dir: Path, env: dict[str, str], startup_s: float = 180.0) -> Iterator[str]:
-    """Start `python -m service` on a free port; yield its URL once /ready answers 200.
-
-    (/ready, not /health: the local backend loads its model on the first readiness
-    check, which may take longer than one check's own deadline.)"""
-    port = free_port()
-    full = {**os.environ, "O3_HOST": "127.0.0.1", "O3_PORT": str(port),
-            "O3_DATA_DIR": str(data_dir), "O3_ENV": "dev", "O3_LOG_LEVEL": "warning", **env}
-    log = data_dir / "gateway.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO, env=full,
-                                stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, log, startup_s)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, limit: float) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gateway exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=30.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"gateway not ready after {limit}s:\n{log.read_text()[-3000:]}")
 
 
 def _script(fed_size: tuple[int, int], truth: MovingSquareTruth):  # type: ignore[no-untyped-def]
@@ -122,8 +72,8 @@ def scripted_gateway(
                "O3_VLLM_MODEL": "scripted-double", "O3_REDIS_URL": redis_url,
                "O3_API_KEYS": API_KEY, "O3_MAX_CONCURRENCY": "1", "O3_MAX_QUEUE": "0",
                "O3_DEFAULT_N": "3", "O3_CACHE_TTL_S": "0"}
-        with run_gateway(data, env) as url:
-            yield Gateway(url, API_KEY, data / "gateway.log")
+        with running_gateway(data, env, wait_for="/ready", startup_s=180.0) as gw:
+            yield gw
 
 
 @pytest.fixture(scope="module")
@@ -132,9 +82,11 @@ def tiny_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     env = {"O3_BACKEND": "local", "O3_CHECKPOINT": str(build_tiny_once(0)),
            "O3_DEFAULT_N": "2", "O3_DEFAULT_NUM_FRAMES": "4", "O3_DEFAULT_MAX_TOKENS": "24",
            "O3_DEFAULT_MAX_PIXELS": str(8 * 28 * 28), "O3_DEFAULT_MIN_PIXELS": str(4 * 28 * 28)}
-    with run_gateway(data, env) as url:
-        yield Gateway(url, None, data / "gateway.log")
+    # /ready, not /health: the local backend loads its model on the first readiness
+    # check, which may take longer than one check's own deadline
+    with running_gateway(data, env, wait_for="/ready", startup_s=180.0) as gw:
+        yield gw
 
 
 # re-exported so test modules can name the times the script cites
-__all__ = ["API_KEY", "EVIDENCE_TIMES", "SLOW_S", "Gateway"]
+__all__ = ["API_KEY", "EVIDENCE_TIMES", "REPO", "SLOW_S", "Gateway"]

@@ -8,8 +8,9 @@ key as compose's vLLM), O3_REDIS_URL at the test redis-server, O3_DATA_DIR at a 
 directory, O3_PORT at a free port. Then the Dockerfile's own HEALTHCHECK command is run
 against it, and /ready, auth and /metrics are checked.
 
-(This starts processes: it belongs with integration tests; it lives here because the
-deploy area owns tests/unit/deploy only. About 3-5 s.)
+The process is started (and its log kept) by tests/support/gateway.py, from a
+working directory outside the repository as in the image (PYTHONPATH names the code).
+About 3-5 s.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.inference.doubles import ScriptedBackend
-from tests.conftest import free_port
+from tests.support.gateway import running_gateway, start_gateway
 from tests.support.vllm_standin import start_standin
 from tests.unit.deploy.loaders import REPO, dockerfile_stages
 from tests.unit.deploy.monitoring_checks import promql_metrics
@@ -46,20 +46,6 @@ def _healthcheck_command() -> list[str]:
     return [sys.executable if command[0] == "python" else command[0], *command[1:]]
 
 
-def _wait_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"gateway exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"gateway not healthy within {STARTUP_S}s")
-
-
 @pytest.fixture(scope="module")
 def gateway(compose_doc: dict[str, Any], redis_url: str,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
@@ -69,24 +55,10 @@ def gateway(compose_doc: dict[str, Any], redis_url: str,
     api_key = vllm_args[vllm_args.index("--api-key") + 1]
     workdir = tmp_path_factory.mktemp("gateway")
     with start_standin(ScriptedBackend(), model=model, api_key=api_key) as vllm_url:
-        port = free_port()
-        env.update(O3_VLLM_URL=vllm_url, O3_REDIS_URL=redis_url, O3_PORT=str(port),
+        env.update(O3_VLLM_URL=vllm_url, O3_REDIS_URL=redis_url,
                    O3_DATA_DIR=str(workdir / "data"))
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("O3_")}
-        proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=workdir,
-                                env={**inherited, **env, "PYTHONPATH": str(REPO)},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_healthy(base, proc)
-            yield base, env
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        with running_gateway(workdir, env, startup_s=STARTUP_S, cwd=workdir) as gw:
+            yield gw.url, {**env, "O3_PORT": gw.url.rsplit(":", 1)[1]}
 
 
 def test_dockerfile_healthcheck_command_passes(gateway: tuple[str, dict[str, str]]) -> None:
@@ -131,21 +103,8 @@ def test_gateway_stops_gracefully_on_sigterm(compose_doc: dict[str, Any], tmp_pa
     # within docker's default 10 s grace. uvicorn re-raises the signal after a graceful
     # shutdown, so the exit status is -SIGTERM (or 0); its log says shutdown completed.
     env = {k: str(v) for k, v in compose_doc["services"]["gateway"]["environment"].items()}
-    port = free_port()
-    env.update(O3_PORT=str(port), O3_DATA_DIR=str(tmp_path / "data"), O3_REDIS_URL="",
+    env.update(O3_DATA_DIR=str(tmp_path / "data"), O3_REDIS_URL="",
                O3_VLLM_URL="http://127.0.0.1:9")  # nothing listens: /health still answers
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("O3_")}
-    log = tmp_path / "stderr.txt"
-    with log.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=tmp_path,
-                                env={**inherited, **env, "PYTHONPATH": str(REPO)},
-                                stdout=subprocess.DEVNULL, stderr=err)
-        try:
-            _wait_healthy(f"http://127.0.0.1:{port}", proc)
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=10) in (0, -signal.SIGTERM)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-    assert "Application shutdown complete" in log.read_text()
+    gw = start_gateway(tmp_path, env, startup_s=STARTUP_S, cwd=tmp_path)
+    assert gw.stop(timeout=10) in (0, -signal.SIGTERM)  # a kill after 10 s would be -9
+    assert "Application shutdown complete" in gw.log_tail()
