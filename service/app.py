@@ -99,7 +99,8 @@ def _state(settings: Settings, metrics: Metrics) -> tuple[ResultCache, JobQueue,
     if not settings.redis_url:
         return MemoryCache(settings.cache_ttl_s), MemoryJobQueue(), None
     client = connect(settings.redis_url)
-    queue = RedisJobQueue(client, ttl_s=settings.job_ttl_s, claim_idle_s=settings.job_claim_idle_s)
+    queue = RedisJobQueue(client, ttl_s=settings.job_ttl_s, claim_idle_s=settings.job_claim_idle_s,
+                          max_attempts=settings.job_max_attempts)
     return RedisCache(client, settings.cache_ttl_s, metrics), queue, client
 
 

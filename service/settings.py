@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         300.0, gt=0, description="a job pending this long on a dead worker is reclaimed"
     )
     job_workers: int = Field(1, ge=0, le=64, description="job consumers per gateway process")
+    job_max_attempts: int = Field(
+        3, ge=1, le=100, description="runs of a job whose worker keeps dying before it fails"
+    )
     job_timeout_s: float = Field(
         3600.0, gt=0, description="a job running longer fails with a timeout error (504)"
     )

@@ -12,7 +12,10 @@ Two implementations of `JobQueue` with the same worker logic (`_execute`):
   (and deletes) a job's entry only when it finished; while running it re-claims its
   own entry periodically (heartbeat), so an entry stays pending and idle only when its
   worker died. Any worker `XAUTOCLAIM`s entries idle for longer than
-  `claim_idle_s` and runs them again: a job survives a gateway restart or crash.
+  `claim_idle_s` and runs them again: a job survives a gateway restart or crash. A
+  job handed out more than `max_attempts` times (its worker died every time: a
+  poison job, e.g. one that runs the process out of memory) fails with
+  `job_abandoned` instead of taking down gateway after gateway.
   Cancellation is a status write; the worker running the job sees it on its next
   heartbeat and cancels the handler task.
 """
@@ -64,6 +67,13 @@ class JobRecord:
             updated_at=data["updated_at"], request=data.get("request") or {},
             result=data.get("result"), error=data.get("error"),
         )
+
+
+def abandoned_error(starts: int) -> dict[str, Any]:
+    """The error of a job whose worker died on every one of its `starts` attempts."""
+    return {"message": f"the job was started {starts} times and its worker died each time "
+            "(O3_JOB_MAX_ATTEMPTS); it is not retried again", "type": "server_error",
+            "param": None, "code": "job_abandoned"}
 
 
 def new_job(request: dict[str, Any]) -> JobRecord:
@@ -187,11 +197,13 @@ class RedisJobQueue(_WorkerBase):
     STREAM = "o3:jobs"
     GROUP = "o3-gateways"
 
-    def __init__(self, client: Redis, *, ttl_s: int, claim_idle_s: float) -> None:
+    def __init__(self, client: Redis, *, ttl_s: int, claim_idle_s: float,
+                 max_attempts: int = 3) -> None:
         super().__init__()
         self._r = client
         self._ttl = ttl_s
         self._idle_ms = max(1, int(claim_idle_s * 1000))
+        self._max_attempts = max_attempts
         self._consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     @staticmethod
@@ -267,13 +279,29 @@ class RedisJobQueue(_WorkerBase):
         msg_id, fields = entry
         rec = await self.get(fields.get(b"job_id", b"").decode())
         if rec is not None and rec.status not in FINAL:
-            beat = asyncio.create_task(self._heartbeat(msg_id, rec.id))
-            try:
-                await self._execute(rec)
-            finally:
-                beat.cancel()
+            attempts = await self._deliveries(msg_id)
+            if attempts > self._max_attempts:
+                log.error("job %s: started %d times, its worker died each time; giving up",
+                          rec.id, attempts - 1)
+                await self._finish(rec, "failed", abandoned_error(attempts - 1))
+            else:
+                await self._run_with_heartbeat(msg_id, rec)
         await self._r.xack(self.STREAM, self.GROUP, msg_id)  # type: ignore[no-untyped-call]
         await self._r.xdel(self.STREAM, msg_id)
+
+    async def _run_with_heartbeat(self, msg_id: bytes, rec: JobRecord) -> None:
+        beat = asyncio.create_task(self._heartbeat(msg_id, rec.id))
+        try:
+            await self._execute(rec)
+        finally:
+            beat.cancel()
+
+    async def _deliveries(self, msg_id: bytes) -> int:
+        """How many times the entry was handed to a worker (1 = first run). Heartbeats
+        re-claim with JUSTID, which does not count; a reclaim after a death does."""
+        pending = await self._r.xpending_range(self.STREAM, self.GROUP, min=msg_id,
+                                               max=msg_id, count=1)
+        return int(pending[0]["times_delivered"]) if pending else 1
 
     async def _heartbeat(self, msg_id: bytes, job_id: str) -> None:
         """Keep our pending entry fresh; notice a cancel written by any gateway."""

@@ -1,4 +1,4 @@
-"""Jobs under pressure: cancelling a RUNNING job, and the job deadline.
+"""Jobs under pressure: cancelling a RUNNING job, the job deadline, poison jobs.
 
 The gateway runs in-process on the real vLLM HTTP backend, against the CPU stand-in
 (`tests/support/vllm_standin.py`, in a thread, real HTTP), which records requests the
@@ -20,7 +20,7 @@ import redis
 
 from service.app import create_app
 from service.inference.doubles import ScriptedBackend
-from tests.integration.gateway.conftest import TRACE, settings_for, upload
+from tests.integration.gateway.conftest import TRACE, Gateway, settings_for, upload
 from tests.integration.gateway.test_redis import wait_job
 from tests.support.vllm_standin import StandinState, start_standin
 
@@ -136,3 +136,36 @@ async def test_job_within_its_deadline_is_done(tmp_path: Path, video_path: Path)
                                                  "voting": "majority", "async": True})
             job = await wait_job(c, r.json()["job_id"], timeout=8.0)
     assert job["status"] == "done" and job["result"]["answer"] == "A"
+
+
+# O3_JOB_MAX_ATTEMPTS -> outcome of a job that two workers already took and died on
+POISON_CASES = [
+    (2, "failed"),  # both attempts used up: failed as abandoned, not run a third time
+    (3, "done"),    # one attempt left: the reclaiming gateway runs it to the end
+]
+
+
+@pytest.mark.parametrize(("max_attempts", "expected"), POISON_CASES)
+async def test_job_whose_workers_keep_dying(gateway: Gateway, video_path: Path,
+                                            redis_db_url: str, max_attempts: int,
+                                            expected: str) -> None:
+    async with gateway(redis_url=redis_db_url, job_workers=0) as c1:
+        video = await upload(c1, video_path)
+        r = await c1.post("/v1/reason", json={"video_id": video["id"], "question": "q",
+                                              "async": True})
+        job_id = r.json()["job_id"]
+    # what two dead gateways leave behind: the entry delivered, reclaimed, never acked
+    raw = redis.Redis.from_url(redis_db_url)
+    raw.xgroup_create("o3:jobs", "o3-gateways", id="0", mkstream=True)
+    raw.xreadgroup("o3-gateways", "dead-1", {"o3:jobs": ">"}, count=1)
+    raw.xautoclaim("o3:jobs", "o3-gateways", "dead-2", min_idle_time=0, count=1)
+    backend = ScriptedBackend([TRACE])
+    async with gateway(backend, redis_url=redis_db_url, job_claim_idle_s=0.2,
+                       job_max_attempts=max_attempts) as c2:
+        job = await wait_job(c2, job_id)
+    assert job["status"] == expected, job
+    if expected == "failed":
+        assert job["error"]["code"] == "job_abandoned" and backend.calls == []
+    else:
+        assert job["result"]["answer"] == "A" and backend.calls
+    assert pending_entries(redis_db_url) == 0  # settled either way: no further reclaim
