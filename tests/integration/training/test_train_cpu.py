@@ -4,7 +4,9 @@
 - a few GSPO steps run with OUR reward functions and log each reward, KL, clip
   fractions and completion lengths;
 - the checkpoint written by training loads in the service's LocalHFBackend and answers
-  a Pipeline call on a generated video decoded by the service's sampler.
+  a Pipeline call on a generated video decoded by the service's sampler;
+- so does every intermediate `checkpoint-N` directory (processor saved, standard
+  processor class named in every file).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def sft_checkpoint(work: Path) -> Path:
 
     out = work / "sft"
     cfg = _cfg(work, "sft.max_steps=12", "sft.per_device_batch_size=4",
-               "sft.global_batch_size=4")
+               "sft.global_batch_size=4", "sft.save_steps=6")
     return run_sft(cfg, output_dir=out, callbacks=[jsonl_metrics_callback(out / "m.jsonl")])
 
 
@@ -65,6 +67,32 @@ def test_sft_lowers_loss_and_changes_weights(work: Path, sft_checkpoint: Path) -
     before, after = _weights(work / "tiny"), _weights(sft_checkpoint)
     changed = [k for k in before if not before[k].equal(after[k])]
     assert len(changed) > len(before) // 2
+
+
+def _processor_classes(folder: Path) -> set[str]:
+    import json
+
+    named = (json.loads(p.read_text()) for p in folder.glob("*.json"))
+    return {d["processor_class"] for d in named if isinstance(d, dict) and "processor_class" in d}
+
+
+async def test_every_intermediate_checkpoint_loads_in_the_service(sft_checkpoint: Path) -> None:
+    from PIL import Image
+
+    from service.grounding.prompt import build_prompt
+    from service.inference.local_hf import LocalHFBackend
+
+    folders = sorted(sft_checkpoint.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    assert [p.name for p in folders] == ["checkpoint-6", "checkpoint-12"]  # save_steps=6
+    prompt = build_prompt("Where is the square?", [0.0])
+    for folder in [*folders, sft_checkpoint]:
+        # the image-only stand-in class must never be named (AutoProcessor/vLLM cannot load it)
+        assert _processor_classes(folder) == {"Qwen2_5_VLProcessor"}, folder
+        assert (folder / "training_config.json").is_file()
+        backend = LocalHFBackend(folder, device="cpu", dtype="float32")
+        result = await backend.sample(prompt, [Image.new("RGB", (112, 84))], 1,
+                                      SamplingParams(max_tokens=4, seed=0))
+        assert len(result.completions) == 1, folder
 
 
 @pytest.fixture(scope="module")
