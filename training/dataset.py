@@ -45,7 +45,7 @@ class RowTransform:
 
 def lazy_dataset(json_path: str | Path, cfg: DataConfig, kind: RecordKind) -> Any:
     """A `datasets.Dataset` of records that turns into trainer rows when read."""
-    from datasets import Dataset
+    from datasets import Dataset  # type: ignore[import-untyped]
 
     records = load_records(json_path, kind=kind, limit=cfg.max_records)
     base_dir = Path(json_path).parent
