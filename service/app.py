@@ -23,6 +23,8 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from starlette.routing import Match, Mount
+from starlette.types import Scope
 
 from service.api.errors import install_error_handlers
 from service.api.health.router import router as health_router
@@ -196,5 +198,20 @@ def create_app(settings: Settings, *, backend: Backend | None = None,
                            allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     if WEB_DIR.is_dir():
-        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+        app.router.routes.append(WebMount("/", app=StaticFiles(directory=WEB_DIR, html=True),
+                                          name="web"))
     return app
+
+
+class WebMount(Mount):
+    """The web page's files at `/`, never answering for API paths: a GET on a POST-only
+    route must reach the router's 405 (and an unknown /v1 path its 404), not the page's
+    file lookup."""
+
+    API_PREFIXES = ("/v1/", "/health", "/ready", "/metrics", "/docs", "/redoc", "/openapi.json")
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope.get("type") == "http" and str(scope.get("path", "")).startswith(
+                self.API_PREFIXES):
+            return Match.NONE, {}
+        return super().matches(scope)

@@ -2,8 +2,10 @@
 
 `InferenceGate.slot()` is an async context manager. When `max_concurrency` are running
 and `max_queue` are already waiting, it raises 429 AT ONCE (with Retry-After) instead
-of queueing without bound. Queue depth and in-flight are mirrored in metrics gauges.
-Single event loop per process: the counters need no lock.
+of queueing without bound. `slot(wait=True)` (job workers: their number, O3_JOB_WORKERS,
+already bounds them, and a job has no client to tell "retry later") always waits.
+Queue depth and in-flight are mirrored in metrics gauges. Single event loop per process:
+the counters need no lock.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ class InferenceGate:
                         headers={"Retry-After": str(self._retry_after)})
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        if self._sem.locked() and self._waiting >= self._max_queue:
+    async def slot(self, *, wait: bool = False) -> AsyncIterator[None]:
+        if not wait and self._sem.locked() and self._waiting >= self._max_queue:
             raise self._reject()
         self._waiting += 1
         self._metrics.queue_depth.inc()

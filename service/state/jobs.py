@@ -69,6 +69,27 @@ class JobRecord:
         )
 
 
+# Status writes are check-and-set in ONE Redis call (a script runs atomically): a cancel
+# written by any gateway is never overwritten by a worker's "running" or final status
+# (read-then-write from the worker raced with it), and a finished job is never
+# marked cancelled afterwards.
+_SAVE_UNLESS_CANCELLED = """
+if redis.call('HGET', KEYS[1], 'status') == ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+_CANCEL_UNLESS_FINAL = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return 0 end
+for i = 3, #ARGV do
+  if current == ARGV[i] then return 0 end
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_at', ARGV[2])
+return 1
+"""
+
+
 def abandoned_error(starts: int) -> dict[str, Any]:
     """The error of a job whose worker died on every one of its `starts` attempts."""
     return {"message": f"the job was started {starts} times and its worker died each time "
@@ -102,14 +123,16 @@ class _WorkerBase:
         self._user_cancelled: set[str] = set()
         self._handler: Handler | None = None
 
-    async def _save(self, rec: JobRecord) -> None:
+    async def _save(self, rec: JobRecord) -> bool:
+        """Store the record; False (nothing written) when a cancel is stored already."""
         raise NotImplementedError
 
     async def _execute(self, rec: JobRecord) -> None:
         """Run one job to a final status (or leave it for reclaim on shutdown)."""
         assert self._handler is not None
         rec.status, rec.updated_at = "running", time.time()
-        await self._save(rec)
+        if not await self._save(rec):
+            return  # cancelled between being handed out and starting: never run
         task = asyncio.ensure_future(self._handler(rec))
         self._running[rec.id] = task
         try:
@@ -175,8 +198,9 @@ class MemoryJobQueue(_WorkerBase):
         self._cancel_local(job_id)
         return rec
 
-    async def _save(self, rec: JobRecord) -> None:
+    async def _save(self, rec: JobRecord) -> bool:
         self._records[rec.id] = rec  # the same object the caller holds
+        return True
 
     def start(self, handler: Handler, workers: int) -> None:
         self._handler = handler
@@ -226,21 +250,20 @@ class RedisJobQueue(_WorkerBase):
         return JobRecord.from_fields(fields) if fields else None
 
     async def cancel(self, job_id: str) -> JobRecord | None:
-        rec = await self.get(job_id)
-        if rec is None or rec.status in FINAL:
-            return rec
-        rec.status, rec.updated_at = "cancelled", time.time()
-        await self._r.hset(self._key(job_id), mapping={
-            "status": json.dumps("cancelled"), "updated_at": json.dumps(rec.updated_at)})
+        if await self.get(job_id) is None:
+            return None
+        final = [json.dumps(status) for status in sorted(FINAL)]
+        await self._r.eval(_CANCEL_UNLESS_FINAL, 1, self._key(job_id),  # type: ignore[no-untyped-call]
+                           json.dumps("cancelled"), json.dumps(time.time()), *final)
         self._cancel_local(job_id)
-        return rec
+        return await self.get(job_id)
 
-    async def _save(self, rec: JobRecord) -> None:
-        current = await self._r.hget(self._key(rec.id), "status")
-        if current is not None and json.loads(current) == "cancelled" and rec.status != "cancelled":
-            return  # a cancel won the race; keep it
-        await self._r.hset(self._key(rec.id), mapping=rec.to_fields())
-        await self._r.expire(self._key(rec.id), self._ttl)
+    async def _save(self, rec: JobRecord) -> bool:
+        fields = [x for kv in rec.to_fields().items() for x in kv]
+        written = await self._r.eval(  # type: ignore[no-untyped-call]
+            _SAVE_UNLESS_CANCELLED, 1, self._key(rec.id), json.dumps("cancelled"),
+            str(self._ttl), *fields)
+        return bool(written) or rec.status == "cancelled"
 
     def start(self, handler: Handler, workers: int) -> None:
         self._handler = handler

@@ -68,7 +68,8 @@ class JobsService:
         deadline = asyncio.timeout(limit)
         try:
             async with deadline:
-                return await self.reason.answer(fields, video_id, rid)
+                # a job waits for an inference slot; it is never refused with a 429
+                return await self.reason.answer(fields, video_id, rid, wait=True)
         except TimeoutError as exc:
             if not deadline.expired():
                 raise  # some other timeout inside the work: mapped as usual

@@ -57,7 +57,8 @@ async def _parse(request: Request) -> ChatCompletionRequest:
     except ValidationError as exc:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         param = ".".join(str(p) for p in first["loc"]) or None
-        raise ApiError(400, "invalid_request", f"{param}: {first['msg']}", param=param) from exc
+        msg = f"{param}: {first['msg']}" if param else str(first["msg"])
+        raise ApiError(400, "invalid_request", msg, param=param) from exc
 
 
 @router.post("/chat/completions", response_model=ChatCompletion, responses=ERRORS,

@@ -100,7 +100,7 @@ async def _decoded_chunks(data_url: str) -> AsyncIterator[bytes]:
     if not sep or ";base64" not in head or not head[5:].startswith("video/"):
         raise _bad("video_url must be data:video/...;base64,... or video://<video_id>",
                    "unsupported_video_url")
-    step = CHUNK * 4 // 3
+    step = CHUNK // 3 * 4  # a multiple of 4 base64 characters: every slice decodes alone
     for i in range(0, len(body), step):
         try:
             yield base64.b64decode(body[i:i + step], validate=True)

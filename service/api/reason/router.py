@@ -37,18 +37,26 @@ def _invalid(exc: ValidationError | ValueError) -> ApiError:
     return ApiError(400, "invalid_request", str(exc))
 
 
+def _json_field(key: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", f"{key}: not valid JSON ({exc})",
+                       param=key) from exc
+
+
 def form_to_fields(form: dict[str, list[str]]) -> ReasonFields:
     data: dict[str, Any] = {k: v[-1] for k, v in form.items() if k != "options"}
+    for key in JSON_FIELDS:
+        if key in data:
+            data[key] = _json_field(key, data[key])
+    if "options" in form:
+        opts = form["options"]
+        one_json = len(opts) == 1 and opts[0].lstrip().startswith("[")
+        data["options"] = _json_field("options", opts[0]) if one_json else opts
     try:
-        for key in JSON_FIELDS:
-            if key in data:
-                data[key] = json.loads(data[key])
-        if "options" in form:
-            opts = form["options"]
-            data["options"] = json.loads(opts[0]) if len(opts) == 1 and opts[0].startswith(
-                "[") else opts
         return ReasonFields.model_validate(data)
-    except (ValidationError, ValueError) as exc:
+    except ValidationError as exc:
         raise _invalid(exc) from exc
 
 
@@ -90,6 +98,8 @@ async def reason(request: Request) -> Any:
     fields, video_id = await _source(request)
     rid = request_id(request)
     svc: ReasonService = request.app.state.services.reason
+    if fields.async_:  # asked for a job: a job it gets, even when the answer is cached
+        return await _enqueue(request, fields, video_id, rid)
     hit = await svc.cached_body(fields, video_id, rid)
     if hit is not None:
         return Response(hit, media_type="application/json")

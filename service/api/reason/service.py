@@ -90,9 +90,13 @@ class ReasonService:
         if min_px > max_px:
             raise ApiError(400, "invalid_frames", "frames.min_pixels exceeds frames.max_pixels",
                            param="frames.min_pixels")
-        fps = fr.fps if fr.fps is not None else (None if fr.num_frames else s.default_fps)
-        return FramePolicy(num_frames=fr.num_frames or s.default_num_frames, fps=fps,
-                           min_pixels=min_px, max_pixels=max_px)
+        # neither given: the settings' defaults; otherwise exactly what was asked. Both
+        # given means "at this fps, at most num_frames" (FramePolicy): V-STAR's 16 @ 1 fps
+        num: int | None = fr.num_frames
+        fps = fr.fps
+        if num is None and fps is None:
+            num, fps = s.default_num_frames, s.default_fps
+        return FramePolicy(num_frames=num, fps=fps, min_pixels=min_px, max_pixels=max_px)
 
     def key(self, f: ReasonFields, video_id: str, r: Resolved) -> str:
         parts: dict[str, Any] = {
@@ -132,14 +136,16 @@ class ReasonService:
         info = await self.media.probe(video_id)
         return info.duration > self.settings.sync_max_duration_s
 
-    async def run(self, f: ReasonFields, video_id: str, request_id: str) -> ReasonResponse:
-        """Answer without consulting the cache first (the caller did); store the result."""
+    async def run(self, f: ReasonFields, video_id: str, request_id: str, *,
+                  wait: bool = False) -> ReasonResponse:
+        """Answer without consulting the cache first (the caller did); store the result.
+        `wait`: wait for an inference slot even when the queue is full (job workers)."""
         r = self.resolve(f)
         start = time.perf_counter()
         t0 = time.perf_counter()
         info = await self.media.probe(video_id)
         probe_s = time.perf_counter() - t0
-        async with self.gate.slot():
+        async with self.gate.slot(wait=wait):
             t0 = time.perf_counter()
             frames = await self.media.sample(video_id, info, r.policy)
             decode_s = time.perf_counter() - t0
@@ -161,9 +167,10 @@ class ReasonService:
             stored = resp.model_dump_json(exclude=set(PER_REQUEST_FIELDS)).encode()
             await self.cache.set(self.key(f, video_id, r), stored)
 
-    async def answer(self, f: ReasonFields, video_id: str, request_id: str) -> ReasonResponse:
-        return await self.cached(f, video_id, request_id) or await self.run(f, video_id,
-                                                                            request_id)
+    async def answer(self, f: ReasonFields, video_id: str, request_id: str, *,
+                     wait: bool = False) -> ReasonResponse:
+        return await self.cached(f, video_id, request_id) or await self.run(
+            f, video_id, request_id, wait=wait)
 
     async def _infer(self, f: ReasonFields, r: Resolved, frames: FrameSet) -> Verdict:
         opts = PipelineOptions(n=r.n, voting=VotingMode(f.voting),
