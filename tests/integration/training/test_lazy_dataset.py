@@ -150,3 +150,15 @@ def test_missing_key_frame_jpeg_is_decoded_from_the_video(
     i = min(range(len(sample.meta.times)), key=lambda k: abs(sample.meta.times[k] - key_time))
     assert abs(sample.meta.times[i] - key_time) < 0.051  # the decoded frame's own time
     assert np.abs(np.asarray(sample.images[i]).astype(int) - MAGENTA).max() > 100
+
+
+def test_rows_are_built_in_dataloader_workers(synth_dir: Path, calls: Calls) -> None:
+    # the transform runs in the worker process: the parent decodes nothing
+    from torch.utils.data import DataLoader
+
+    dataset = lazy_dataset(synth_dir / "STGR-RL.json", CFG, "rl")
+    loader = DataLoader(dataset, batch_size=3, num_workers=1, collate_fn=list)
+    rows = [row for batch in loader for row in batch]
+    assert [r["task"] for r in rows] == [r.task for r in load_records(
+        synth_dir / "STGR-RL.json", kind="rl")]
+    assert (calls.probe, calls.decode_times) == (0, [])
