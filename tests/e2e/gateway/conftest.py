@@ -8,68 +8,34 @@ default, the local backend on the random tiny checkpoint.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from service.inference.doubles import ScriptedBackend
 from service.video.synth import write_moving_square
-from tests.conftest import free_port
+from tests.support.gateway import REPO, GatewayProcess
+from tests.support.gateway import start_gateway as start_process
 from tests.support.vllm_standin import start_standin
 
 TRACE = ("<think>The square <obj>square</obj><box>[10,10,40,40]</box>at<t>0.5</t>s "
          "moves.</think><answer>A</answer>")
 API_KEY = "e2e-test-key-0123456789"
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = REPO
 
 
-@dataclass
-class Gateway:
-    url: str
-    key: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"} if self.key else {}
+Gateway = GatewayProcess  # the name the test modules use
 
 
 def start_gateway(tmp: Path, env: dict[str, str], timeout: float = 120.0) -> Gateway:
-    port = free_port()
-    full = {k: v for k, v in os.environ.items() if not k.startswith("O3_")}
-    full.update({"O3_PORT": str(port), "O3_DATA_DIR": str(tmp / "data"), "O3_ENV": "dev",
-                 "O3_LOG_LEVEL": "warning", **env})
-    log = tmp / "gateway.log"
-    proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=full,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gateway exited: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return Gateway(url, env.get("O3_API_KEYS", ""), proc, log)
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"gateway did not start: {log.read_text()[-3000:]}")
+    """`python -m service` under `tmp` (data in tmp/data, log in tmp/gateway.log); see
+    tests/support/gateway.py."""
+    return start_process(tmp, env, startup_s=timeout)
 
 
 def stop(gw: Gateway) -> None:
-    gw.proc.terminate()
-    try:
-        gw.proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        gw.proc.kill()
+    gw.stop()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from pathlib import Path
 from service.grounding.types import Prompt
 from service.inference.backend import SamplingParams
 from service.inference.doubles import ScriptedBackend
-from tests.e2e.gateway.conftest import ROOT, start_gateway, stop
 from tests.integration.bench.support import (
     box_at,
     prompt_text,
@@ -23,6 +22,8 @@ from tests.integration.bench.support import (
     write_clip,
     write_json,
 )
+from tests.support.gateway import REPO as ROOT
+from tests.support.gateway import running_gateway
 from tests.support.vllm_standin import StandinState, start_standin
 
 KEY = "bench-cli-test-key-0123456789"
@@ -58,18 +59,15 @@ def test_vstar_command_against_gateway_process(tmp_path: Path, redis_url: str) -
     judge = ScriptedBackend(judge_script, name="judge-72b")
     out = tmp_path / "out"
     with start_standin(model) as vllm_url, start_standin(judge, state=judge_state) as judge_url:
-        gw = start_gateway(tmp_path, {"O3_VLLM_URL": vllm_url, "O3_VLLM_MODEL": model.name,
-                                      "O3_REDIS_URL": redis_url.replace("/0", "/5"),
-                                      "O3_API_KEYS": KEY})
-        try:
+        env = {"O3_VLLM_URL": vllm_url, "O3_VLLM_MODEL": model.name,
+               "O3_REDIS_URL": redis_url.replace("/0", "/5"), "O3_API_KEYS": KEY}
+        with running_gateway(tmp_path, env) as gw:
             args = ["vstar", "--data", str(data), "--videos", str(videos), "--out", str(out),
                     "--base-url", gw.url, "--api-key", KEY, "--no-progress",
                     "--judge-url", f"{judge_url}/v1", "--judge-model", "judge-72b"]
             first = _cli(*args)
             assert first.returncode == 0, first.stderr[-3000:]
             again = _cli(*args)               # resume: nothing left to ask
-        finally:
-            stop(gw)
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(judge_state.requests) == 2       # the second run judged nothing again
     assert judge_state.requests[0]["temperature"] == 0.0   # greedy judge
