@@ -1,8 +1,10 @@
 """Shared test fixtures and hooks: a real redis-server for the whole session; `gpu`
 tests skipped without CUDA; gateway logs in a failing test's report.
 
-`redis_url`: `O3_TEST_REDIS_URL` when set (CI with a service container), else a
-`redis-server` started here on a free port in a temporary directory, without
+`redis_url`: `O3_TEST_REDIS_URL` when set (CI with a service container; ignored under
+pytest-xdist when redis-server is installed, since workers would flush each other's
+databases), else a `redis-server` started here on a free port (another port if that one
+was taken before the server bound it) in a temporary directory, without
 persistence, stopped at the end of the session. Skips (with the reason) only when the
 binary is missing -- scripts/test.sh installs it. Each test that uses `redis_url`
 gets its own logical database flushed before use (`redis_db_url`).
@@ -40,26 +42,39 @@ def start_redis(workdir: Path, port: int | None = None) -> tuple[subprocess.Pope
     """Start a throwaway redis-server; returns (process, url). Caller terminates it."""
     if not Path(REDIS_BIN).exists():
         pytest.skip("redis-server binary not installed (scripts/test.sh installs it)")
-    port = port or free_port()
-    proc = subprocess.Popen(
-        [REDIS_BIN, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(1 if port else 3):  # a chosen free port may be taken before the bind
+        chosen = port or free_port()
+        proc = subprocess.Popen(
+            [REDIS_BIN, "--port", str(chosen), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"redis://127.0.0.1:{chosen}/0"
+        if _pings(proc, url):
+            return proc, url
+        proc.kill()
+        proc.wait(timeout=10)
+    raise RuntimeError("redis-server did not start")
+
+
+def _pings(proc: subprocess.Popen[bytes], url: str) -> bool:
+    """True once OUR server answers (False if it exited: e.g. its port was taken)."""
     client = redis.Redis.from_url(url)
     for _ in range(200):
+        if proc.poll() is not None:
+            return False
         try:
             client.ping()
-            return proc, url
+            return proc.poll() is None  # the answer came from our server, still alive
         except redis.ConnectionError:
             time.sleep(0.025)
-    proc.kill()
-    raise RuntimeError("redis-server did not start")
+    return False
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     configured = os.environ.get("O3_TEST_REDIS_URL")
+    if configured and os.environ.get("PYTEST_XDIST_WORKER") and Path(REDIS_BIN).exists():
+        configured = None  # xdist workers would FLUSHDB each other's data: one server each
     if configured:
         yield configured
         return
