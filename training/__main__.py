@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     abl.add_argument("--work", type=Path, default=Path("artifacts/ablation"))
     abl.add_argument("--config", default="cpu-ablation")
     abl.add_argument("--size", default="small", help="random model size (training.tiny)")
+    abl.add_argument("--tasks", help="comma-separated STGR task names (default: all six)")
     abl.add_argument("--set", dest="overrides", action="append", default=[])
     abl.add_argument("--n-train", type=int, default=240)
     abl.add_argument("--n-eval", type=int, default=60)
@@ -111,8 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _eval(args)
     from training.ablation import run_ablation
 
+    tasks = tuple(t.strip() for t in args.tasks.split(",")) if args.tasks else None
     return run_ablation(args.work, args.config, args.overrides, args.n_train, args.n_eval,
-                        args.size)
+                        args.size, tasks)
 
 
 if __name__ == "__main__":

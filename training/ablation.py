@@ -21,15 +21,17 @@ from training.config import RunConfig, load_config
 from training.evaluate import TERMS, EvalReport, evaluate, format_report
 
 
-def _prepare(work: Path, n_train: int, n_eval: int, size: str) -> tuple[Path, Path, Path]:
+def _prepare(
+    work: Path, n_train: int, n_eval: int, size: str, tasks: tuple[str, ...]
+) -> tuple[Path, Path, Path]:
     from training.synth import generate
     from training.tiny import build_tiny_checkpoint
 
     train, heldout = work / "data" / "train", work / "data" / "heldout"
     if not (train / "STGR-RL.json").exists():
-        generate(train, n_train, seed=0)
+        generate(train, n_train, seed=0, tasks=tasks)
     if not (heldout / "STGR-RL.json").exists():
-        generate(heldout, n_eval, seed=1)
+        generate(heldout, n_eval, seed=1, tasks=tasks)
     tiny = work / "tiny-model"
     if not (tiny / "config.json").exists():
         build_tiny_checkpoint(tiny, seed=0, size=size)
@@ -42,28 +44,41 @@ def _config(name: str, overrides: list[str], train: Path, tiny: Path) -> RunConf
     return load_config(name, [*base, *overrides])
 
 
+ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("SFT only", ()),
+    # GRPO: token-level ratios with its usual clip range (0.2, as in the released code)
+    ("SFT+GRPO", ("rl.importance_sampling_level=token", "rl.epsilon=0.2",
+                  "rl.epsilon_high=0.2")),
+    # GSPO: sequence-level ratios with the config's (paper) clip range 3e-4 / 4e-4
+    ("SFT+GSPO", ("rl.importance_sampling_level=sequence",)),
+)
+"""The three rows; everything not named here comes from the config and `--set`."""
+
+
 def run_ablation(
     work: Path, config: str = "cpu-ablation", overrides: list[str] | None = None,
     n_train: int = 240, n_eval: int = 60, size: str = "small",
+    tasks: tuple[str, ...] | None = None,
 ) -> int:
     """Train and score the three rows; a stage whose checkpoint exists is reused (resume).
 
     Each row is scored right after its stage and `ablation.json` rewritten, so a run cut
     short still leaves the rows it finished.
     """
-    train, heldout, tiny = _prepare(work, n_train, n_eval, size)
+    from training.synth import TASK_ORDER
+
+    train, heldout, tiny = _prepare(work, n_train, n_eval, size, tasks or TASK_ORDER)
     cfg = _config(config, overrides or [], train, tiny)
     greedy = SamplingParams(temperature=0.0, max_tokens=cfg.rl.max_completion_length, seed=0)
     reports: dict[str, EvalReport] = {}
     timings: dict[str, float] = {}
     sft = work / "sft"
-    for label, level in (("SFT only", None), ("SFT+GRPO", "token"), ("SFT+GSPO", "sequence")):
-        extra = [] if level is None else [f"rl.importance_sampling_level={level}"]
-        run_cfg = _config(config, [*(overrides or []), *extra], train, tiny)
-        out = sft if level is None else work / label.lower().replace("+", "_")
+    for label, extra in ROWS:
+        run_cfg = _config(config, [*extra, *(overrides or [])], train, tiny)
+        out = work / label.lower().replace("+", "_") if extra else sft
         t0 = time.perf_counter()
         if not (out / "training_config.json").exists():
-            _train(run_cfg, out, None if level is None else sft)
+            _train(run_cfg, out, sft if extra else None)
         timings[label] = time.perf_counter() - t0
         reports[label] = evaluate(out, heldout / "STGR-RL.json", cfg.data,
                                   rewards=cfg.rl.rewards, sampling=greedy)
