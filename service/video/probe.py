@@ -115,9 +115,12 @@ def _check_file(path: Path, limits: VideoLimits) -> int:
 
 
 def open_container(path: Path) -> InputContainer:
-    """Open a file with PyAV, turning its errors into user-facing `VideoError`s."""
+    """Open a file with PyAV, turning its errors into user-facing `VideoError`s. A file
+    gone since it was looked up (deleted by a concurrent request) is `VideoNotFound`."""
     try:
         return av.open(str(path), mode="r")
+    except FileNotFoundError as err:  # also PyAV's own, which subclasses it
+        raise VideoNotFound(f"video file {path.name} does not exist") from err
     except av.error.FFmpegError as err:
         if looks_like_mp4(path):
             raise TruncatedVideo(

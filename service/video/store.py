@@ -101,9 +101,13 @@ class _Writer:
             raise EmptyFile("the uploaded file is empty (0 bytes)")
         video_id = self.hash.hexdigest()
         final = self.store.path_for(video_id)
-        if final.exists():
+        try:  # one stat, no exists-then-stat: a concurrent delete must not raise here
+            kept = final.stat().st_size
+        except FileNotFoundError:
+            kept = None
+        if kept is not None:
             self.tmp.unlink()
-            return StoredVideo(video_id, final, final.stat().st_size, created=False)
+            return StoredVideo(video_id, final, kept, created=False)
         os.replace(self.tmp, final)
         return StoredVideo(video_id, final, self.size, created=True)
 
