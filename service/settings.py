@@ -103,7 +103,9 @@ class Settings(BaseSettings):
     default_n: int = Field(8, ge=1, le=64)
     default_num_frames: int = Field(16, ge=1, le=512)
     default_fps: float | None = Field(None, gt=0, description="fixed fps instead of count")
-    default_min_pixels: int = Field(4 * 28 * 28, gt=0)
+    default_min_pixels: int = Field(
+        4 * 28 * 28, ge=28 * 28, description="smallest frame (pixels) fed to the model; >= 784"
+    )
     default_max_pixels: int = Field(128 * 28 * 28, gt=0)
     default_max_tokens: int = Field(1024, ge=1)
 
