@@ -9,7 +9,9 @@ Contract:
 - `sample` returns exactly `n` completions for ONE prompt, produced in one engine call
   so the prompt (and its images) is prefilled once. Sampling parameters are always
   explicit: a backend never falls back to the checkpoint's generation_config.
-- `score` returns one greedy completion (temperature 0) for a verification prompt.
+- `score` returns one greedy completion (temperature 0) for a verification prompt,
+  with the tokens that call used (`ScoreResult`), so a verdict's usage can count the
+  verifier's N calls as well as the sampling call.
 - Errors are `BackendError` subclasses carrying the HTTP status the gateway should use.
 """
 
@@ -66,6 +68,14 @@ class Usage:
 @dataclass(frozen=True)
 class SampleResult:
     completions: tuple[Completion, ...]
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """A verification call's reply and what it cost (the same units as `sample`'s)."""
+
+    text: str
     usage: Usage = field(default_factory=Usage)
 
 
@@ -129,7 +139,9 @@ class Backend(Protocol):
         sampling: SamplingParams,
     ) -> SampleResult: ...
 
-    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> str: ...
+    async def score(
+        self, prompt: Prompt, images: Sequence[Image.Image]
+    ) -> ScoreResult: ...
 
     async def health(self) -> BackendHealth: ...
 

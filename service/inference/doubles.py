@@ -3,7 +3,8 @@
 `ScriptedBackend` replays given completions and verifier replies, so voting and
 gateway tests have exact, known answers. It does what a backend does otherwise:
 returns exactly `n` completions per `sample` call, records every call it got, and
-reports token usage (whitespace-split word counts, labelled as such).
+reports token usage for `sample` and `score` alike: whitespace-split word counts
+(prompt: the words of the user turn's text parts; completion: the words of each reply).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from service.inference.backend import (
     Completion,
     SampleResult,
     SamplingParams,
+    ScoreResult,
     Usage,
 )
 
@@ -76,18 +78,18 @@ class ScriptedBackend:
             texts = [""]
         picked = [texts[i % len(texts)] for i in range(n)]
         comps = tuple(Completion(t, "stop", len(t.split())) for t in picked)
-        prompt_words = sum(len(getattr(p, "text", "").split()) for p in prompt.user)
-        return SampleResult(comps, Usage(prompt_words, sum(c.tokens for c in comps)))
+        return SampleResult(comps, Usage(prompt_words(prompt), sum(c.tokens for c in comps)))
 
-    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> str:
+    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> ScoreResult:
         await self._enter()
         self.calls.append(RecordedCall("score", prompt, len(images), 1, None))
         script = self.scores
         if callable(script):
-            return script(prompt, images)
-        reply = script[self._score_index % len(script)] if script else ""
-        self._score_index += 1
-        return reply
+            reply = script(prompt, images)
+        else:
+            reply = script[self._score_index % len(script)] if script else ""
+            self._score_index += 1
+        return ScoreResult(reply, Usage(prompt_words(prompt), len(reply.split())))
 
     async def health(self) -> BackendHealth:
         return BackendHealth(self.available, self.name, "" if self.available else "down")
@@ -100,3 +102,8 @@ class ScriptedBackend:
             raise BackendUnavailable("scripted backend marked unavailable")
         if self.delay:
             await asyncio.sleep(self.delay)
+
+
+def prompt_words(prompt: Prompt) -> int:
+    """The double's 'prompt tokens': words in the user turn's text parts."""
+    return sum(len(getattr(p, "text", "").split()) for p in prompt.user)

@@ -24,7 +24,8 @@ Invariants:
 - Cancelling the awaiting task stops the generation at the next token (a stopping
   criterion watches a flag), so an abandoned request frees the model quickly.
 - Usage counts real tokens: the prompt once (as the processor tokenized it, vision
-  tokens included) and every token of every row actually generated.
+  tokens included) and every token of every row actually generated; `score` reports
+  the same for its one greedy row.
 - A prompt longer than the model's context raises `PromptTooLong` with advice;
   `max_new_tokens` is clamped to what is left of the context (finish_reason "length").
 """
@@ -53,6 +54,7 @@ from service.inference.backend import (
     PromptTooLong,
     SampleResult,
     SamplingParams,
+    ScoreResult,
     Usage,
 )
 from service.inference.checkpoint import CheckpointInfo, inspect_checkpoint, too_long_advice
@@ -232,9 +234,9 @@ class LocalHFBackend:
             cancel.set()  # the worker thread stops at its next token
             raise
 
-    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> str:
+    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> ScoreResult:
         result = await self.sample(prompt, images, 1, GREEDY)
-        return result.completions[0].text
+        return ScoreResult(result.completions[0].text, result.usage)
 
     async def health(self) -> BackendHealth:
         try:

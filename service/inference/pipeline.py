@@ -17,7 +17,8 @@ Invariants:
   verdict abstains: `answer` and `span` are None and no evidence is reported; the
   vote table still shows what the candidates were.
 - `timings` covers backend (sampling), parse, verify and vote (vote + evidence
-  merge); `usage` is the sampling call's (`Backend.score` reports no usage).
+  merge). `usage` is everything the request cost: the sampling call plus every
+  scoring call (`usage == usage_sampling + usage_verify`, both reported apart).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from contextlib import contextmanager
 from service.grounding.parser import parse_trace
 from service.grounding.prompt import build_prompt, detect_task, option_letters_in
 from service.grounding.types import ParsedTrace, TaskType
-from service.inference.backend import Backend, SampleResult
+from service.inference.backend import Backend, SampleResult, Usage
 from service.inference.evidence import merge_evidence
 from service.inference.types import (
     MergedEvidence,
@@ -164,6 +165,7 @@ class Pipeline:
         timings: StageTimings,
         opts: PipelineOptions,
     ) -> Verdict:
+        verify_usage = sum((c.usage for c in checks), Usage())
         return Verdict(
             answer=None if abstain else outcome.winner,
             confidence=outcome.confidence,
@@ -173,11 +175,13 @@ class Pipeline:
             evidence=evidence,
             span=None if abstain else outcome.span,
             timings=timings,
-            usage=sample.usage,
+            usage=sample.usage + verify_usage,
             model_id=self.backend.model_id,
             revision=self.backend.revision,
             traces=_reports(sample, parsed, checks, outcome) if opts.return_traces else (),
             defects=_defect_codes(parsed, checks),
+            usage_sampling=sample.usage,
+            usage_verify=verify_usage,
         )
 
 

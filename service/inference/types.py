@@ -105,3 +105,6 @@ class Verdict:
     revision: str
     traces: tuple[TraceReport, ...] = ()
     defects: tuple[str, ...] = ()   # defect codes seen across traces (deduplicated)
+    # `usage` is everything the request cost: usage_sampling + usage_verify
+    usage_sampling: Usage = field(default_factory=Usage)  # the one sampling call (N traces)
+    usage_verify: Usage = field(default_factory=Usage)  # the verifier's scoring calls, summed

@@ -23,6 +23,9 @@ calls of one request go out concurrently, at most `max_concurrency` at a time; e
 call's crops are cut in a worker thread (PIL), so the event loop never does pixel work. A
 `BackendError` from one scoring call is not fatal: that call counts as unreadable and
 the trace's result says so (`failed`); cancellation propagates.
+
+Usage: each trace's `usage` is the sum of its scoring calls' `ScoreResult.usage`
+(zero for a trace that made no call, and for a call that raised: its cost is unknown).
 """
 
 from __future__ import annotations
@@ -30,13 +33,13 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
 
 from service.grounding.prompt import build_scorer_prompt
 from service.grounding.types import Box, EvidenceItem, ParsedTrace
-from service.inference.backend import Backend, BackendError
+from service.inference.backend import Backend, BackendError, Usage
 from service.inference.normalize import normalize_answer
 from service.inference.types import WeightMode
 from service.video.frameset import FrameSet
@@ -56,6 +59,16 @@ class TraceVerification:
     score: float | None = None  # mean 0..2 score; None when nothing was rated
     calls: int = 0              # scoring calls made for this trace
     failed: bool = False        # a scoring call raised a BackendError
+    usage: Usage = field(default_factory=Usage)  # tokens of this trace's scoring calls, summed
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """What one scoring call came back with."""
+
+    score: int | None           # the 0/1/2 digit read, None when unreadable or failed
+    failed: bool = False
+    usage: Usage = field(default_factory=Usage)
 
 
 @dataclass(frozen=True)
@@ -137,15 +150,15 @@ async def verify(
     calls = _plan(frames, traces, mode)
     gate = asyncio.Semaphore(max(1, max_concurrency))
 
-    async def run(call: _Call) -> tuple[int | None, bool]:
+    async def run(call: _Call) -> _Scored:
         async with gate:
             # cutting and upsampling is CPU work (~1 ms a crop): off the event loop
             crops = await asyncio.to_thread(_crops, frames, call)
             try:
                 reply = await backend.score(build_scorer_prompt(question, len(crops)), crops)
             except BackendError:
-                return None, True
-            return parse_score(reply), False
+                return _Scored(None, failed=True)
+            return _Scored(parse_score(reply.text), usage=reply.usage)
 
     results = await asyncio.gather(*(run(c) for c in calls))
     return tuple(_combine(i, t, calls, results, mode) for i, t in enumerate(traces))
@@ -155,7 +168,7 @@ def _combine(
     index: int,
     trace: ParsedTrace,
     calls: Sequence[_Call],
-    results: Sequence[tuple[int | None, bool]],
+    results: Sequence[_Scored],
     mode: WeightMode,
 ) -> TraceVerification:
     mine = [r for c, r in zip(calls, results, strict=True) if c.trace == index]
@@ -163,10 +176,12 @@ def _combine(
         return TraceVerification(0.0)
     if not mine:
         return TraceVerification(NO_EVIDENCE_WEIGHT)
-    failed = any(f for _, f in mine)
+    failed = any(r.failed for r in mine)
+    usage = sum((r.usage for r in mine), Usage())
     if mode is WeightMode.CODE:
-        score = mine[0][0]
+        score = mine[0].score
         weight = UNREADABLE_WEIGHT if score is None else CODE_WEIGHTS[score]
-        return TraceVerification(weight, None if score is None else float(score), 1, failed)
-    mean = sum(s or 0 for s, _ in mine) / len(mine)
-    return TraceVerification(0.2 + 0.4 * mean, mean, len(mine), failed)
+        return TraceVerification(
+            weight, None if score is None else float(score), 1, failed, usage)
+    mean = sum(r.score or 0 for r in mine) / len(mine)
+    return TraceVerification(0.2 + 0.4 * mean, mean, len(mine), failed, usage)

@@ -47,6 +47,7 @@ from service.inference.backend import (
     PromptTooLong,
     SampleResult,
     SamplingParams,
+    ScoreResult,
     Usage,
 )
 from service.inference.checkpoint import PIXELS_PER_TOKEN, too_long_advice
@@ -119,9 +120,10 @@ class VLLMHTTPBackend:
             raise map_error(response.status_code, response.text, images, sampling.max_tokens)
         return parse_completions(_json(response), n)
 
-    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> str:
+    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> ScoreResult:
+        """One greedy chat completion (n=1); its usage is the response's `usage`."""
         result = await self.sample(prompt, images, 1, GREEDY)
-        return result.completions[0].text
+        return ScoreResult(result.completions[0].text, result.usage)
 
     async def health(self) -> BackendHealth:
         """GET /health and GET /v1/models: up, and serving the model we ask for."""

@@ -69,6 +69,8 @@ class StandinState:
     - `requests`: every chat-completions JSON body, in arrival order (images included).
     - `disconnects`: how many requests the client abandoned before the answer.
     - `completed`: how many chat completions were answered 200.
+    - `usages`: the `usage` object of every 200 answer, in answer order (what the
+      backend behind reported: sampling and the verifier's scoring requests alike).
     - `fail_next`: `(status, message)` pairs answered (in vLLM's error shape) instead of
       the next requests, one each.
     """
@@ -76,6 +78,7 @@ class StandinState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     disconnects: int = 0
     completed: int = 0
+    usages: list[dict[str, int]] = field(default_factory=list)
     fail_next: deque[tuple[int, str]] = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -237,15 +240,16 @@ class _Server:
              "logprobs": None, "finish_reason": c.finish_reason, "stop_reason": None}
             for i, c in enumerate(result.completions)
         ]
-        usage = result.usage
+        u = result.usage
+        usage = {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+                 "total_tokens": u.total_tokens}
         with self.state.lock:
             self.state.completed += 1
+            self.state.usages.append(usage)
         return JSONResponse({
             "id": f"chatcmpl-standin-{self.state.completed}", "object": "chat.completion",
             "created": int(time.time()), "model": self.model, "choices": choices[:n],
-            "usage": {"prompt_tokens": usage.prompt_tokens,
-                      "completion_tokens": usage.completion_tokens,
-                      "total_tokens": usage.total_tokens},
+            "usage": usage,
         })
 
     def models(self) -> dict[str, Any]:

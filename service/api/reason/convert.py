@@ -6,12 +6,14 @@ from service.api.reason.protocol import (
     EvidenceOut,
     FramesOut,
     ReasonResponse,
+    TokenCounts,
     TraceEvidenceOut,
     TraceOut,
     UsageOut,
     VoteOut,
 )
 from service.grounding.types import FrameSetMeta
+from service.inference.backend import Usage
 from service.inference.types import MergedEvidence, TraceReport, Verdict, VoteRow
 
 
@@ -29,6 +31,19 @@ def evidence_out(ev: MergedEvidence) -> EvidenceOut:
                        box=list(ev.box_orig), box_normalized=list(ev.box_norm),
                        box_display_normalized=list(ev.box_display_norm),
                        box_fed=list(ev.box_fed))
+
+
+def counts_out(u: Usage) -> TokenCounts:
+    return TokenCounts(prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
+                       total_tokens=u.total_tokens)
+
+
+def usage_out(v: Verdict) -> UsageOut:
+    """The verdict's total usage (standard fields) with its sampling/verify split."""
+    u = v.usage
+    return UsageOut(prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
+                    total_tokens=u.total_tokens, sampling=counts_out(v.usage_sampling),
+                    verify=counts_out(v.usage_verify))
 
 
 def frames_out(meta: FrameSetMeta) -> FramesOut:
@@ -52,7 +67,6 @@ def verdict_response(
     verdict: Verdict, meta: FrameSetMeta, *, response_id: str, request_id: str,
     video_id: str, random_tiny: bool, timings: dict[str, float], with_traces: bool,
 ) -> ReasonResponse:
-    u = verdict.usage
     return ReasonResponse(
         id=response_id, request_id=request_id, model=verdict.model_id,
         model_revision=verdict.revision, random_tiny_model=random_tiny, video_id=video_id,
@@ -61,8 +75,7 @@ def verdict_response(
         votes=[vote_out(v) for v in verdict.votes],
         evidence=[evidence_out(e) for e in verdict.evidence], frames=frames_out(meta),
         timings=timings,
-        usage=UsageOut(prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
-                       total_tokens=u.total_tokens),
+        usage=usage_out(verdict),
         cached=False, defects=list(verdict.defects),
         traces=[trace_out(t) for t in verdict.traces] if with_traces else None,
     )

@@ -104,10 +104,23 @@ class FramesOut(BaseModel):
     duration: float
 
 
-class UsageOut(BaseModel):
+class TokenCounts(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+
+
+class UsageOut(BaseModel):
+    """Everything the request cost (sampling + verification), and the two apart."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    sampling: TokenCounts | None = Field(
+        None, description="the one sampling call that produced the N traces")
+    verify: TokenCounts | None = Field(
+        None, description="the verifier's scoring calls, summed (zero unless "
+        "voting=confidence)")
 
 
 class TraceEvidenceOut(BaseModel):

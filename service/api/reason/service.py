@@ -39,7 +39,7 @@ from service.video.policy import FramePolicy
 
 # fields that differ per request: left out of a cached entry, spliced in on a hit
 PER_REQUEST_FIELDS = frozenset({"id", "request_id", "cached"})
-CACHE_FORMAT = 2  # bumped when the stored entry's layout changes (old entries unused)
+CACHE_FORMAT = 3  # bumped when the stored entry's layout changes (old entries unused)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 
 from service.grounding.prompt import build_prompt, build_scorer_prompt
 from service.inference.backend import (
+    GREEDY,
     Backend,
     BackendBadRequest,
     PromptTooLong,
@@ -87,8 +88,11 @@ async def test_greedy_runs_once_and_repeats(local_backend: LocalHFBackend) -> No
 async def test_score_is_a_short_greedy_completion(local_backend: LocalHFBackend) -> None:
     prompt = build_scorer_prompt("What is moving?", 2)
     first = await local_backend.score(prompt, FRAMES[:2])
-    assert isinstance(first, str)
-    assert first == await local_backend.score(prompt, FRAMES[:2])
+    assert isinstance(first.text, str)
+    assert first == await local_backend.score(prompt, FRAMES[:2])  # text and usage
+    # real token counts: the prompt as the processor encodes it, the greedy row's tokens
+    assert first.usage.prompt_tokens == local_backend.count_prompt_tokens(prompt, FRAMES[:2])
+    assert 1 <= first.usage.completion_tokens <= GREEDY.max_tokens
 
 
 async def test_health_reports_loaded_tiny_model(local_backend: LocalHFBackend) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.grounding.prompt import build_prompt
+from service.grounding.prompt import build_prompt, build_scorer_prompt
 from service.grounding.types import ImagePart, TextPart
 from service.inference.backend import (
     Backend,
@@ -18,8 +18,9 @@ from service.inference.backend import (
     BackendUnavailable,
     PromptTooLong,
     SamplingParams,
+    Usage,
 )
-from service.inference.doubles import ScriptedBackend
+from service.inference.doubles import ScriptedBackend, prompt_words
 from service.inference.local_hf import LocalHFBackend
 from service.inference.vllm_http import VLLMHTTPBackend
 from tests.support.fixtures import make_frames
@@ -76,9 +77,26 @@ async def test_n_samples_in_one_request_with_explicit_fields(
 async def test_score_is_greedy(standin: tuple[str, StandinState]) -> None:
     base_url, state = standin
     backend = VLLMHTTPBackend(base_url, "open-o3-video")
-    assert await backend.score(PROMPT, FRAMES) == SCRIPT[0]
+    assert (await backend.score(PROMPT, FRAMES)).text == SCRIPT[0]
     assert state.requests[-1]["temperature"] == 0.0 and state.requests[-1]["n"] == 1
     await backend.close()
+
+
+async def test_score_reports_the_usage_the_server_sent(
+    standin: tuple[str, StandinState],
+) -> None:
+    # the scorer prompt crosses HTTP; the double behind the stand-in counts its words
+    # (prompt) and the one greedy reply's words; the backend must report exactly that
+    base_url, state = standin
+    backend = VLLMHTTPBackend(base_url, "open-o3-video")
+    prompt = build_scorer_prompt("What is moving?", 2)
+    result = await backend.score(prompt, FRAMES[:2])
+    await backend.close()
+    expected = Usage(prompt_words(prompt), len(SCRIPT[0].split()))
+    assert expected.prompt_tokens > 0 and result.usage == expected
+    sent = state.usages[-1]
+    assert (sent["prompt_tokens"], sent["completion_tokens"], sent["total_tokens"]) == (
+        expected.prompt_tokens, expected.completion_tokens, expected.total_tokens)
 
 
 async def test_health_and_revision(standin: tuple[str, StandinState]) -> None:
@@ -191,7 +209,10 @@ async def test_local_mode_round_trip(local_backend: LocalHFBackend) -> None:
         # the images survived JPEG + HTTP: the prompt has the same token count
         assert result.usage.prompt_tokens == local_backend.count_prompt_tokens(PROMPT, FRAMES)
         assert result.usage.completion_tokens >= 3
-        assert isinstance(await remote.score(PROMPT, FRAMES), str)
+        scored = await remote.score(PROMPT, FRAMES)
+        # the real model's token counts, carried through the response's usage
+        assert scored.usage.prompt_tokens == result.usage.prompt_tokens
+        assert 1 <= scored.usage.completion_tokens <= 8  # GREEDY's max_tokens
         await remote.close()
 
 

@@ -94,7 +94,10 @@ async def test_stand_in_over_http(square: tuple[FrameSet, MovingSquareTruth]) ->
     samples = [r for r in state.requests if r.get("n", 1) == 5]
     scores = [r for r in state.requests if r.get("temperature") == 0]
     assert len(samples) == 1 and len(scores) == 5 and len(state.requests) == 6
-    assert verdict.usage.completion_tokens > 0
+    # usage: everything the stand-in reported, the 5 scoring calls (1 token each) apart
+    sent = [Usage(u["prompt_tokens"], u["completion_tokens"]) for u in state.usages]
+    assert len(sent) == 6 and verdict.usage == sum(sent, Usage())
+    assert verdict.usage_verify == Usage(0, 5) and verdict.usage_sampling.completion_tokens > 0
     # the crops crossed HTTP as images and were judged: one scorer call per trace
     assert [c.image_count for c in scripted.calls if c.kind == "score"] == [1] * 5
 

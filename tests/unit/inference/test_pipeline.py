@@ -81,7 +81,9 @@ async def test_confidence_vote_end_to_end() -> None:
     assert ev.box_norm == pytest.approx((0.0, 0.0, 0.5, 1.0))
     # traces on request, with their weights and verifier scores
     assert [(t.weight, t.verifier_score) for t in v.traces] == [(1.0, 2.0)] * 3 + [(0.2, 0.0)] * 5
-    assert v.usage.completion_tokens == sum(len(t.split()) for t in SPLIT)
+    # usage: the sampling call's completions plus the 8 one-digit scorer replies
+    assert v.usage_sampling.completion_tokens == sum(len(t.split()) for t in SPLIT)
+    assert v.usage.completion_tokens == v.usage_sampling.completion_tokens + 8
     assert v.model_id == "scripted-double" and v.revision == "scripted"
     assert v.timings.parse > 0 and v.timings.verify > 0 and v.timings.vote > 0
 

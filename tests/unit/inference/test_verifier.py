@@ -23,8 +23,8 @@ from service.grounding.types import (
     TaskType,
     TextPart,
 )
-from service.inference.backend import BackendTimeout
-from service.inference.doubles import ScriptedBackend
+from service.inference.backend import BackendTimeout, ScoreResult, Usage
+from service.inference.doubles import ScriptedBackend, prompt_words
 from service.inference.types import VotingMode, WeightMode
 from service.inference.verifier import crop_evidence, parse_score, verify
 from service.inference.voting import vote
@@ -163,7 +163,7 @@ class Watched:
     in_flight: int = 0
     peak: int = 0
 
-    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> str:
+    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> ScoreResult:
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         try:
@@ -194,3 +194,16 @@ async def test_a_failed_scoring_call_costs_only_that_trace() -> None:
     traces = [trace(ev("cat", 0.0, LEFT)) for _ in range(3)]
     out = await verify(ScriptedBackend(scores=flaky), frames(), "q?", traces, max_concurrency=1)
     assert [(v.weight, v.failed) for v in out] == [(1.0, False), (0.2, True), (1.0, False)]
+
+
+async def test_usage_is_summed_per_trace() -> None:
+    # PAPER mode: trace 0 cites two objects (two calls), trace 1 one object (one call),
+    # trace 2 nothing (no call), trace 3 is unvotable (no call). Replies are 3 words.
+    traces = [trace(ev("cat", 0.0, LEFT), ev("dog", 0.0, RIGHT)), trace(ev("cat", 0.0, LEFT)),
+              trace(), trace(ev("cat", 0.0, LEFT), answer=None)]
+    backend = ScriptedBackend(scores=["I say 2"])
+    out = await verify(backend, frames(), "q?", traces, mode=WeightMode.PAPER)
+    calls = [c for c in backend.calls if c.kind == "score"]
+    words = prompt_words(calls[0].prompt)  # every call here carries one crop
+    assert len(calls) == 3 and all(prompt_words(c.prompt) == words for c in calls)
+    assert [v.usage for v in out] == [Usage(2 * words, 6), Usage(words, 3), Usage(), Usage()]
