@@ -110,24 +110,33 @@ def timeline_strip(
     return strip
 
 
+PANEL_GAP = 8
+HEADER_HEIGHT = 36
+
+
+def panel_slots(width: int, n_panels: int, columns: int = 3) -> tuple[int, list[int]]:
+    """Panel width and each column's x offset, with a gap around every panel."""
+    cols = max(1, min(columns, n_panels))
+    pw = (width - PANEL_GAP * (cols + 1)) // cols
+    return pw, [PANEL_GAP + i * (pw + PANEL_GAP) for i in range(cols)]
+
+
 def contact_sheet(
     panels: Sequence[Image.Image], timeline: Image.Image, header: str, *, columns: int = 3
 ) -> Image.Image:
-    """Panels in a grid (same width), a header line above and the timeline below."""
-    cols = max(1, min(columns, len(panels)))
-    pw = timeline.width // cols
+    """Panels in a grid (same width, separated by gaps), a header above, the timeline below."""
+    pw, xs = panel_slots(timeline.width, len(panels), columns)
     scaled = [_fit_width(p, pw) for p in panels]
-    rows = [scaled[i : i + cols] for i in range(0, len(scaled), cols)]
-    row_heights = [max(p.height for p in row) for row in rows]
-    head_h = 36
+    rows = [scaled[i : i + len(xs)] for i in range(0, len(scaled), len(xs))]
+    row_heights = [max(p.height for p in row) + PANEL_GAP for row in rows]
     sheet = Image.new(
-        "RGB", (timeline.width, head_h + sum(row_heights) + timeline.height), BACKGROUND
+        "RGB", (timeline.width, HEADER_HEIGHT + sum(row_heights) + timeline.height), BACKGROUND
     )
     ImageDraw.Draw(sheet).text((12, 10), header, fill=TEXT, font=font(16))
-    y = head_h
+    y = HEADER_HEIGHT
     for row, rh in zip(rows, row_heights, strict=True):
-        for i, panel in enumerate(row):
-            sheet.paste(panel, (i * pw, y))
+        for x, panel in zip(xs, row, strict=False):
+            sheet.paste(panel, (x, y))
         y += rh
     sheet.paste(timeline, (0, y))
     return sheet

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from clients.annotate.draw import colour_for, pixel_box
+from clients.annotate.draw import HEADER_HEIGHT, colour_for, panel_slots, pixel_box
 from clients.sdk import ReasonResult
 from service.grounding.geometry import box_iou
 from service.video.synth import MovingSquareTruth
@@ -64,11 +64,11 @@ def test_annotate_draws_boxes_on_the_square(
     assert proc.returncode == 0, proc.stderr
     result = ReasonResult.model_validate_json(proc.stdout)
     sheet = np.asarray(Image.open(out).convert("RGB"))
-    panel_w = sheet.shape[1] // len(EVIDENCE_TIMES)  # one panel per evidence time
+    panel_w, xs = panel_slots(sheet.shape[1], len(EVIDENCE_TIMES))  # a panel per evidence time
     panel_h = round(panel_w * 240 / 320)
     colour = np.array(colour_for("square"))
     for i, ev in enumerate(sorted(result.evidence, key=lambda e: e.time)):
-        panel = sheet[36 : 36 + panel_h, i * panel_w : (i + 1) * panel_w]
+        panel = sheet[HEADER_HEIGHT : HEADER_HEIGHT + panel_h, xs[i] : xs[i] + panel_w]
         drawn = pixel_box(ev.box_display_normalized, (panel_w, panel_h))
         square_px = bright_bbox(panel)  # the white square as decoded from the original video
         assert square_px is not None

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from clients.annotate import annotate, group_by_time
-from clients.annotate.draw import colour_for, pixel_box
+from clients.annotate.draw import HEADER_HEIGHT, colour_for, panel_slots, pixel_box
 from clients.annotate.render import _decode
 from clients.sdk.models import Evidence, ReasonResult
 from service.grounding.geometry import normalize_box
@@ -76,9 +76,10 @@ def test_png_sheet_outlines_the_square(tmp_path: Path, rotation: int) -> None:
     out = annotate(video, _result([ev]), tmp_path / "ev.png", width=1200)
     sheet = Image.open(out).convert("RGB")
     dw, dh = display_size(rotation)
-    panel = (1200, round(dh * 1200 / dw))
-    x1, y1, x2, y2 = pixel_box(ev.box_display_normalized, panel)
-    top = 36  # header height of the contact sheet
+    pw, (left,) = panel_slots(1200, 1)  # one panel, inside the sheet's gap
+    x1, y1, x2, y2 = pixel_box(ev.box_display_normalized, (pw, round(dh * pw / dw)))
+    x1, x2 = x1 + left, x2 + left
+    top = HEADER_HEIGHT
     colour = colour_for("square")
     mid_x, mid_y = (x1 + x2) // 2, top + (y1 + y2) // 2
     inside_outline = 2  # the outline is >= 6 px wide at this size, drawn inward
