@@ -2,6 +2,7 @@
 
     python -m bench.gateway_bench [--seconds 2] [--rounds 5] [--concurrency 16]
                                   [--uploads 20] [--upload-mb 200]
+                                  [--api-key KEY] [--baseline-root DIR]
 
 1. Throughput: `POST /v1/reason` on a cached video (the gateway app with an instant
    ScriptedBackend; after the first request every answer is a cache hit, so no decode
@@ -17,6 +18,11 @@
    generator saturates before the servers do, and then req/s compares the client with
    itself, while CPU per request still compares the servers. Targets: throughput
    >= 0.5x bare, p50 overhead < 10 ms.
+   `--api-key` (default: one key) runs the gateway with API-key auth on, as deployed
+   (`--api-key ""`: auth off); every client sends the header (the bare endpoint
+   ignores it). `--baseline-root DIR` adds a third server, the gateway of another
+   checkout of this repository (e.g. `git archive <commit> | tar -x -C DIR`), measured
+   in the same interleaved rounds, so a change is judged before/after in ONE run.
 2. Memory: `--uploads` concurrent streaming uploads of `--upload-mb` MB each to
    `/v1/videos`; the server's RSS (psutil) is sampled throughout. The bytes are not
    a video (the store hashes and writes them, then the probe refuses them with 415 and
@@ -76,10 +82,16 @@ def serve(kind: str, port: int, data_dir: str, body_file: str) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def start(kind: str, port: int, data_dir: str, body_file: str = "") -> subprocess.Popen[bytes]:
+def start(kind: str, port: int, data_dir: str, body_file: str = "", *, root: Path = ROOT,
+          api_key: str = "") -> subprocess.Popen[bytes]:
+    """A server process; `root` is the checkout whose code it runs (`python -m` from
+    there puts that checkout first on sys.path). The key reaches the gateway's
+    settings through its environment (O3_API_KEYS), so an older checkout gets it too."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("O3_")}
+    env["O3_API_KEYS"] = api_key
     proc = subprocess.Popen([sys.executable, "-m", "bench.gateway_bench", "--serve", kind,
                              "--port", str(port), "--data-dir", data_dir,
-                             "--body-file", body_file], cwd=ROOT)
+                             "--body-file", body_file], cwd=root, env=env)
     for _ in range(300):
         try:
             httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
@@ -99,11 +111,14 @@ def free_port() -> int:
 
 
 # ---- load -------------------------------------------------------------------------------
+HEADERS: dict[str, str] = {}  # sent with every request (the API key, when one is set)
+
+
 async def load(url: str, payload: dict[str, Any], seconds: float, concurrency: int
                ) -> tuple[float, list[float]]:
     latencies: list[float] = []
     stop_at = time.perf_counter() + seconds
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(
+    async with httpx.AsyncClient(timeout=30, headers=HEADERS, limits=httpx.Limits(
             max_connections=concurrency)) as client:
 
         async def worker() -> None:
@@ -156,23 +171,39 @@ def interleaved(targets: dict[str, tuple[str, int]], payload: dict[str, Any], ro
 
 
 def report(title: str, res: dict[str, list[Round]]) -> None:
+    """Medians per endpoint, then every gateway against the bare endpoint (the first),
+    and, with a baseline, the current gateway against it (the last two)."""
     med = statistics.median
     print(f"-- {title} (medians over {len(next(iter(res.values())))} interleaved rounds) --")
-    print(f"{'endpoint':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'server CPU ms/req':>20}")
+    print(f"{'endpoint':<30}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'server CPU ms/req':>20}")
     for name, runs in res.items():
-        print(f"{name:<22}{med(r.rps for r in runs):>10.0f}"
+        print(f"{name:<30}{med(r.rps for r in runs):>10.0f}"
               f"{med(pct(r.latencies, 0.5) for r in runs):>10.2f}"
               f"{med(pct(r.latencies, 0.99) for r in runs):>10.2f}"
               f"{med(r.cpu_ms for r in runs):>20.3f}")
-    pairs = list(zip(*res.values(), strict=True))  # (bare, gateway) per round
+    names = list(res)
+    for name in names[1:]:
+        print(f"{name} vs {names[0]}:")
+        compare(res[names[0]], res[name], target=True)
+    if len(names) == 3:
+        print(f"{names[2]} vs {names[1]}:")
+        compare(res[names[1]], res[names[2]], target=False)
+
+
+def compare(base: list[Round], other: list[Round], *, target: bool) -> None:
+    """Per-round ratios of `other` to `base` (same round = same machine conditions)."""
+    med = statistics.median
+    pairs = list(zip(base, other, strict=True))
     ratios = [g.rps / b.rps for b, g in pairs]
     overheads = [pct(g.latencies, 0.5) - pct(b.latencies, 0.5) for b, g in pairs]
     cpu = [g.cpu_ms / b.cpu_ms for b, g in pairs]
-    print(f"throughput ratio gateway/bare: median {med(ratios):.2f}x "
-          f"(rounds {min(ratios):.2f}..{max(ratios):.2f}; target >= 0.5x)")
-    print(f"p50 overhead: median {med(overheads):.2f} ms "
-          f"(rounds {min(overheads):.2f}..{max(overheads):.2f}; target < 10 ms)")
-    print(f"server CPU per request gateway/bare: median {med(cpu):.2f}x "
+    goal = "; target >= 0.5x" if target else ""
+    print(f"  throughput ratio: median {med(ratios):.2f}x "
+          f"(rounds {min(ratios):.2f}..{max(ratios):.2f}{goal})")
+    goal = "; target < 10 ms" if target else ""
+    print(f"  p50 difference: median {med(overheads):.2f} ms "
+          f"(rounds {min(overheads):.2f}..{max(overheads):.2f}{goal})")
+    print(f"  server CPU per request ratio: median {med(cpu):.2f}x "
           f"(rounds {min(cpu):.2f}..{max(cpu):.2f}); capacity ratio if the server "
           f"were the bottleneck: {1 / med(cpu):.2f}x")
 
@@ -182,32 +213,52 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
 
     video = tmp / "square.mp4"
     write_moving_square(video, duration=2.0)
-    gport, bport = free_port(), free_port()
-    gw = start("gateway", gport, str(tmp / "gw"))
+    HEADERS.update({"Authorization": f"Bearer {args.api_key}"} if args.api_key else {})
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     try:
-        with video.open("rb") as f:
-            vid = httpx.post(f"http://127.0.0.1:{gport}/v1/videos",
-                             files={"file": ("v.mp4", f)}).json()["id"]
-        payload = {"video_id": vid, "question": "Which? A. x B. y", "n": 8}
-        first = httpx.post(f"http://127.0.0.1:{gport}/v1/reason", json=payload, timeout=60)
+        gws = [("/v1/reason (cached)", ROOT)]
+        if args.baseline_root:
+            gws.insert(0, ("/v1/reason baseline", Path(args.baseline_root).resolve()))
+        for name, root in gws:
+            port = free_port()
+            proc = start("gateway", port, str(tmp / name.replace("/", "_")), root=root,
+                         api_key=args.api_key)
+            servers[name] = (proc, f"http://127.0.0.1:{port}")
+        payload, first = prime(video, [url for _, url in servers.values()])
         body_file = tmp / "body.json"
-        body_file.write_bytes(first.content)
+        body_file.write_bytes(first)
+        bport = free_port()
         bare = start("bare", bport, str(tmp / "bare"), str(body_file))
-        try:
-            targets = {"bare FastAPI": (f"http://127.0.0.1:{bport}/bare", bare.pid),
-                       "/v1/reason (cached)": (f"http://127.0.0.1:{gport}/v1/reason", gw.pid)}
-            for url, _ in targets.values():  # warm both (connections, first-call imports)
-                asyncio.run(load(url, payload, 1.0, 2))
-            loaded = interleaved(targets, payload, args.rounds, args.seconds, args.concurrency)
-            single = interleaved(targets, payload, args.rounds, args.seconds / 2, 1)
-        finally:
-            bare.terminate()
+        servers = {"bare FastAPI": (bare, f"http://127.0.0.1:{bport}"), **servers}
+        targets = {name: (url + ("/bare" if proc is bare else "/v1/reason"), proc.pid)
+                   for name, (proc, url) in servers.items()}
+        for url, _ in targets.values():  # warm all (connections, first-call imports)
+            asyncio.run(load(url, payload, 1.0, 2))
+        loaded = interleaved(targets, payload, args.rounds, args.seconds, args.concurrency)
+        single = interleaved(targets, payload, args.rounds, args.seconds / 2, 1)
     finally:
-        gw.terminate()
-    print(f"\n== throughput: response {len(first.content)} bytes, {args.seconds:g} s per "
-          f"round and endpoint ==")
+        for proc, _ in servers.values():
+            proc.terminate()
+    print(f"\n== throughput: response {len(first)} bytes, {args.seconds:g} s per "
+          f"round and endpoint, auth {'on' if args.api_key else 'off'} ==")
     report(f"{args.concurrency} concurrent clients", loaded)
     report("one client at a time (latency without queueing)", single)
+
+
+def prime(video: Path, bases: list[str]) -> tuple[dict[str, Any], bytes]:
+    """Upload the video to every gateway and compute the answer once (then it is
+    cached); the payload and the (last) gateway's response bytes."""
+    payload: dict[str, Any] = {}
+    first = b""
+    for base in bases:
+        with video.open("rb") as f:
+            vid = httpx.post(f"{base}/v1/videos", files={"file": ("v.mp4", f)},
+                             headers=HEADERS).json()["id"]
+        payload = {"video_id": vid, "question": "Which? A. x B. y", "n": 8}
+        r = httpx.post(f"{base}/v1/reason", json=payload, headers=HEADERS, timeout=60)
+        r.raise_for_status()
+        first = r.content
+    return payload, first
 
 
 # ---- upload memory ----------------------------------------------------------------------
@@ -228,7 +279,7 @@ class PatternFile:
 async def uploads(port: int, count: int, size: int) -> list[int]:
     async with httpx.AsyncClient(timeout=600) as client:
         async def one(i: int) -> int:
-            r = await client.post(f"http://127.0.0.1:{port}/v1/videos",
+            r = await client.post(f"http://127.0.0.1:{port}/v1/videos", headers=HEADERS,
                                   files={"file": (f"u{i}.bin", PatternFile(size, i))})  # type: ignore[dict-item]
             return r.status_code
 
@@ -237,7 +288,8 @@ async def uploads(port: int, count: int, size: int) -> list[int]:
 
 def memory(args: argparse.Namespace, tmp: Path) -> None:
     port = free_port()
-    gw = start("gateway", port, str(tmp / "gw-mem"))
+    gw = start("gateway", port, str(tmp / "gw-mem"), api_key=args.api_key)
+    HEADERS.update({"Authorization": f"Bearer {args.api_key}"} if args.api_key else {})
     try:
         proc = psutil.Process(gw.pid)
         base = proc.memory_info().rss
@@ -272,6 +324,8 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--uploads", type=int, default=20)
     p.add_argument("--upload-mb", type=int, default=200)
+    p.add_argument("--api-key", default="bench-key-1", help="gateway API key ('' = auth off)")
+    p.add_argument("--baseline-root", help="another checkout whose gateway runs alongside")
     p.add_argument("--skip", choices=["throughput", "memory"], action="append", default=[])
     p.add_argument("--serve", choices=["gateway", "bare"], help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)

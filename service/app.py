@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
@@ -43,7 +43,7 @@ from service.inference.backend import Backend
 from service.observability.logging import configure_logging
 from service.observability.metrics import Metrics
 from service.observability.middleware import RequestContextMiddleware
-from service.security.auth import require_api_key
+from service.security.auth import require_authed
 from service.security.limits import InferenceGate
 from service.settings import Settings
 from service.state.cache import MemoryCache, RedisCache, ResultCache
@@ -188,9 +188,10 @@ def create_app(settings: Settings, *, backend: Backend | None = None,
     app.state.settings = settings
     app.state.started_at = time.time()
     install_error_handlers(app)
-    auth = [Depends(require_api_key)]
-    for r in (videos_router, reason_router, jobs_router, openai_router):
-        app.include_router(r, dependencies=auth)
+    # every /v1 route checks the API key itself (ApiKeyRoute); /v1/reason first: routes
+    # are matched in order and it is the hot path (paths do not overlap, so order is free)
+    for r in (reason_router, videos_router, jobs_router, openai_router):
+        app.include_router(require_authed(r))
     app.include_router(health_router)
     _openapi_extras(app)
     if settings.cors_origin_list:

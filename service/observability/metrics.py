@@ -14,6 +14,7 @@ cache_errors_total, backend_errors_total, rejected_requests_total, jobs_total.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,6 +28,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 STAGES = ("probe", "decode", "backend", "parse", "verify", "vote")
+MAX_MEMO_CHILDREN = 4096  # label sets remembered by `child` (route x method x status)
 
 
 def multiprocess_dir() -> str | None:
@@ -62,6 +64,18 @@ class Metrics:
         self.rejected = Counter("o3_rejected_requests_total", "requests refused at admission",
                                 ["reason"], registry=r)
         self.jobs = Counter("o3_jobs_total", "jobs by final status", ["status"], registry=r)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: Any, *values: str) -> Any:
+        """`metric.labels(*values)`, remembered: `labels()` validates and takes a lock
+        on every call, and the per-request metrics hit the same few label sets."""
+        key = (id(metric), values)
+        found = self._children.get(key)
+        if found is None:
+            found = metric.labels(*values)
+            if len(self._children) < MAX_MEMO_CHILDREN:
+                self._children[key] = found
+        return found
 
     def observe_stages(self, timings: dict[str, float]) -> None:
         for stage in STAGES:

@@ -10,9 +10,9 @@ Written as raw ASGI (not BaseHTTPMiddleware) to keep per-request overhead small.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,7 +29,7 @@ def _incoming_id(scope: Scope) -> str:
             text = bytes(value).decode("latin-1")
             if _SANE_ID.match(text):
                 return text
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 128 random bits, as uuid4 (which is 4x slower)
 
 
 def _route_template(scope: Scope) -> str:
@@ -69,7 +69,7 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
-        route, method = _route_template(scope), scope.get("method", "GET")
-        self.metrics.requests.labels(route, method, str(status)).inc()
-        self.metrics.latency.labels(route, method).observe(seconds)
+        route, method, m = _route_template(scope), scope.get("method", "GET"), self.metrics
+        m.child(m.requests, route, method, str(status)).inc()
+        m.child(m.latency, route, method).observe(seconds)
         log.info("%s %s %s %.1fms", method, scope.get("path", ""), status, seconds * 1000)

@@ -7,8 +7,9 @@ from fastapi import APIRouter, Path, Request
 from service.api.jobs.protocol import Job
 from service.api.jobs.service import JobsService
 from service.api.openapi import ERRORS
+from service.security.auth import ApiKeyRoute
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=ApiKeyRoute)
 JobId = Path(description="the id a 202 response returned", max_length=64)
 
 

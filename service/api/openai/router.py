@@ -23,8 +23,9 @@ from service.api.guard import guarded
 from service.api.openai.protocol import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 from service.api.openai.service import ChatService
 from service.api.openapi import ERRORS
+from service.security.auth import ApiKeyRoute
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = APIRouter(prefix="/v1", tags=["openai"], route_class=ApiKeyRoute)
 MAX_BODY = 128 * 1024 * 1024
 CHAT_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}}}}

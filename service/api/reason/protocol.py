@@ -1,8 +1,10 @@
 """Wire models of `POST /v1/reason` (docs/API.md, section Reason).
 
 Request models refuse unknown fields (a typo must not silently fall back to a
-default). Response models mirror `service.inference.types.Verdict` in JSON form; boxes
-are `[x1, y1, x2, y2]` lists.
+default) and are frozen: a validated request is a value, which lets the reason service
+share one parsed instance between requests with identical bodies. Response models
+mirror `service.inference.types.Verdict` in JSON form; boxes are `[x1, y1, x2, y2]`
+lists.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ VIDEO_ID_PATTERN = r"^[0-9a-f]{64}$"
 
 
 class SamplingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
@@ -26,7 +28,7 @@ class SamplingIn(BaseModel):
 
 
 class FramesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     num_frames: int | None = Field(None, ge=1, le=256, description="default from settings")
     fps: float | None = Field(None, gt=0.0, le=30.0, description="fixed rate instead of count")
@@ -37,7 +39,7 @@ class FramesIn(BaseModel):
 class ReasonFields(BaseModel):
     """Everything of a reason request except where the video comes from."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
     question: str = Field(..., min_length=1, max_length=8000,
                           examples=["What is the man holding?"])
@@ -62,7 +64,7 @@ class ReasonRequest(ReasonFields):
     video_url: str | None = Field(None, max_length=2048)
 
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True,
+        extra="forbid", populate_by_name=True, frozen=True,
         json_schema_extra={"examples": [{
             "video_id": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
             "question": "What is the man holding?", "options": ["A. a cup", "B. a phone"],

@@ -16,9 +16,10 @@ from service.api.multipart import StreamingForm
 from service.api.openapi import ERRORS
 from service.api.reason.protocol import JobAccepted, ReasonFields, ReasonRequest, ReasonResponse
 from service.api.reason.service import ReasonService
+from service.security.auth import ApiKeyRoute
 from service.security.urlfetch import stream_video_url
 
-router = APIRouter(prefix="/v1", tags=["reason"])
+router = APIRouter(prefix="/v1", tags=["reason"], route_class=ApiKeyRoute)
 MAX_JSON_BYTES = 1024 * 1024
 JSON_FIELDS = ("sampling", "frames")
 
@@ -60,33 +61,34 @@ def form_to_fields(form: dict[str, list[str]]) -> ReasonFields:
         raise _invalid(exc) from exc
 
 
-async def _json_request(request: Request) -> ReasonRequest:
+async def _json_request(request: Request, svc: ReasonService) -> tuple[ReasonRequest, str | None]:
+    """The validated JSON body and its cache key when known (`ReasonService.parse_json`)."""
     body = await request.body()
     if len(body) > MAX_JSON_BYTES:
         raise ApiError(413, "body_too_large", "JSON body exceeds 1 MiB; upload the video first")
     try:
-        return ReasonRequest.model_validate_json(body)
+        return svc.parse_json(body)
     except ValidationError as exc:
         raise _invalid(exc) from exc
 
 
-async def _source(request: Request) -> tuple[ReasonFields, str]:
-    """The request's fields and the id of its (stored) video."""
+async def _source(request: Request) -> tuple[ReasonFields, str, str | None]:
+    """The request's fields, the id of its (stored) video, and its cache key if known."""
     svc = request.app.state.services
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/"):
         form = StreamingForm(request)
         video, _ = await svc.videos.upload(form.file_chunks())
-        return form_to_fields(form.fields), video.id
+        return form_to_fields(form.fields), video.id, None
     if not ctype.startswith("application/json"):
         raise ApiError(415, "unsupported_media_type", "send application/json or multipart")
-    req = await _json_request(request)
+    req, key = await _json_request(request, svc.reason)
     if req.video_url is not None:
         video, _ = await svc.videos.upload(stream_video_url(req.video_url, svc.settings))
-        return req, video.id
+        return req, video.id, None
     assert req.video_id is not None
     svc.media.path(req.video_id)  # 404 before anything else
-    return req, req.video_id
+    return req, req.video_id, key
 
 
 @router.post("/reason", response_model=ReasonResponse, responses={
@@ -95,12 +97,12 @@ async def _source(request: Request) -> tuple[ReasonFields, str]:
     description="JSON with `video_id` or `video_url`, or multipart with a `file` part and "
     "the same fields as form fields. Long videos and `async=true` answer 202 with a job.")
 async def reason(request: Request) -> Any:
-    fields, video_id = await _source(request)
+    fields, video_id, key = await _source(request)
     rid = request_id(request)
     svc: ReasonService = request.app.state.services.reason
     if fields.async_:  # asked for a job: a job it gets, even when the answer is cached
         return await _enqueue(request, fields, video_id, rid)
-    hit = await svc.cached_body(fields, video_id, rid)
+    hit = await svc.cached_body(fields, video_id, rid, key)
     if hit is not None:
         return Response(hit, media_type="application/json")
     if await svc.must_defer(fields, video_id):

@@ -12,20 +12,29 @@ Invariants:
 - A Redis failure only costs the cache (see `state.cache`).
 - A cache hit is answered without parsing the entry: entries are stored without the
   per-request fields (`PER_REQUEST_FIELDS`), which are spliced in front of the bytes.
+- `parse_json` memoises, per service, the validated request (frozen models) and its
+  cache key by the body's exact bytes (bodies up to `MEMO_MAX_BODY`, the last
+  `MEMO_ENTRIES`): a client repeating a request skips validation, parameter resolution
+  and key hashing. Safe because all three are pure functions of the bytes, the
+  settings and the model, and the last two are fixed for the service's lifetime.
+  Nothing that can change is memoised: the video's existence is checked per request,
+  and a body that fails validation or resolution is never remembered.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import time
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from service.api.errors import ApiError
 from service.api.media import Media
 from service.api.reason.convert import verdict_response
-from service.api.reason.protocol import ReasonFields, ReasonResponse
+from service.api.reason.protocol import ReasonFields, ReasonRequest, ReasonResponse
 from service.grounding.types import TaskType
 from service.inference.backend import Backend, BackendError, SamplingParams
 from service.inference.pipeline import Pipeline
@@ -40,6 +49,9 @@ from service.video.policy import FramePolicy
 # fields that differ per request: left out of a cached entry, spliced in on a hit
 PER_REQUEST_FIELDS = frozenset({"id", "request_id", "cached"})
 CACHE_FORMAT = 3  # bumped when the stored entry's layout changes (old entries unused)
+MEMO_MAX_BODY = 8 * 1024  # JSON bodies longer than this are validated every time
+MEMO_ENTRIES = 1024
+Parsed = tuple[ReasonRequest, str | None]  # a JSON request and its cache key (when known)
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,8 @@ class ReasonService:
         self.gate = gate
         self.metrics = metrics
         self.model = model
+        self._parse_memo: Callable[[bytes], Parsed] = functools.lru_cache(
+            maxsize=MEMO_ENTRIES)(self._parse)
 
     # ---- parameters ---------------------------------------------------------------
     def resolve(self, f: ReasonFields) -> Resolved:
@@ -109,15 +123,32 @@ class ReasonService:
         }
         return cache_key(parts)
 
+    def parse_json(self, body: bytes) -> Parsed:
+        """The validated JSON request (raises pydantic's ValidationError) and, for a
+        `video_id` request whose parameters resolve, its cache key; memoised by the
+        body's bytes (see the module docstring)."""
+        return self._parse_memo(body) if len(body) <= MEMO_MAX_BODY else self._parse(body)
+
+    def _parse(self, body: bytes) -> Parsed:
+        req = ReasonRequest.model_validate_json(body)
+        if req.video_id is None:
+            return req, None
+        try:
+            resolved = self.resolve(req)
+        except ApiError:  # raised again, in order, when the request is served
+            return req, None
+        return req, self.key(req, req.video_id, resolved)
+
     # ---- the request --------------------------------------------------------------
-    async def cached_body(self, f: ReasonFields, video_id: str, request_id: str
-                          ) -> bytes | None:
+    async def cached_body(self, f: ReasonFields, video_id: str, request_id: str,
+                          key: str | None = None) -> bytes | None:
         """The cached response as JSON bytes (the hot path: nothing is parsed). Entries
-        are stored without the per-request fields; those are spliced in front."""
+        are stored without the per-request fields; those are spliced in front. `key`:
+        the request's cache key when the caller has it (`parse_json`)."""
         if self.settings.cache_ttl_s <= 0:
             return None
-        raw = await self.cache.get(self.key(f, video_id, self.resolve(f)))
-        self.metrics.cache.labels("hit" if raw else "miss").inc()
+        raw = await self.cache.get(key or self.key(f, video_id, self.resolve(f)))
+        self.metrics.child(self.metrics.cache, "hit" if raw else "miss").inc()
         if not raw or not raw.startswith(b"{") or raw == b"{}":
             return None
         head = json.dumps({"id": _new_id(), "request_id": request_id, "cached": True})
@@ -185,5 +216,5 @@ class ReasonService:
 
 
 def _new_id() -> str:
-    return "rsn_" + uuid.uuid4().hex
+    return "rsn_" + os.urandom(16).hex()  # 128 random bits, as a uuid4 hex
 

@@ -8,8 +8,9 @@ from service.api.multipart import StreamingForm
 from service.api.openapi import ERRORS, UPLOAD_BODY
 from service.api.videos.protocol import Video
 from service.api.videos.service import VideosService
+from service.security.auth import ApiKeyRoute
 
-router = APIRouter(prefix="/v1/videos", tags=["videos"])
+router = APIRouter(prefix="/v1/videos", tags=["videos"], route_class=ApiKeyRoute)
 VideoId = Path(description="sha256 hex of the video's bytes", pattern=r"^[0-9a-f]{64}$")
 
 
