@@ -18,7 +18,7 @@ from pathlib import Path
 
 from service.inference.backend import SamplingParams
 from training.config import RunConfig, load_config
-from training.evaluate import TERMS, EvalReport, evaluate, format_report
+from training.evaluate import TERMS, EvalReport, evaluate, format_report, paired_delta
 
 
 def _prepare(
@@ -103,16 +103,31 @@ def _train(cfg: RunConfig, out: Path, start: Path | None) -> Path:
 
 
 def ablation_table(reports: dict[str, EvalReport]) -> str:
-    head = f"{'run':<10} " + " ".join(f"{t:>9}" for t in TERMS) + f" {'total':>7}"
-    rows = [f"{label:<10} " + " ".join(f"{r.means.get(t, 0):9.3f}" for t in TERMS)
-            + f" {r.total:7.3f}" for label, r in reports.items()]
+    """One row per run: each reward's mean, the total, and the paired change in total
+    against the first row (mean +- standard error over the same held-out records)."""
+    head = (f"{'run':<10} " + " ".join(f"{t:>9}" for t in TERMS)
+            + f" {'total':>7} {'delta vs first (+-SE)':>22}")
+    base = next(iter(reports.values()), None)
+    rows = []
+    for label, r in reports.items():
+        line = (f"{label:<10} " + " ".join(f"{r.means.get(t, 0):9.3f}" for t in TERMS)
+                + f" {r.total:7.3f}")
+        if base is not None and r is not base and r.rows and len(r.rows) == len(base.rows):
+            mean, se = paired_delta(base, r)
+            line += f" {mean:+14.3f} +- {se:.3f}"
+        rows.append(line)
     return "\n".join([head, *rows])
 
 
 def _save(work: Path, reports: dict[str, EvalReport], timings: dict[str, float],
           cfg: RunConfig) -> None:
-    data = {label: {"n": r.n, "means": r.means, "by_task": r.by_task, "examples": r.examples}
+    data = {label: {"n": r.n, "means": r.means, "by_task": r.by_task, "examples": r.examples,
+                    "rows": r.rows}
             for label, r in reports.items()}
+    base = next(iter(reports.values()))
+    deltas = {label: dict(zip(("mean", "se"), paired_delta(base, r), strict=True))
+              for label, r in list(reports.items())[1:] if len(r.rows) == len(base.rows)}
     seeds = {"sft": cfg.sft.seed, "rl": cfg.rl.seed, "train_data": 0, "heldout_data": 1}
     (work / "ablation.json").write_text(json.dumps(
-        {"results": data, "seconds": timings, "seeds": seeds}, indent=2))
+        {"results": data, "paired_delta_total": deltas, "seconds": timings, "seeds": seeds},
+        indent=2))

@@ -34,10 +34,29 @@ class EvalReport:
     means: dict[str, float] = field(default_factory=dict)
     by_task: dict[str, dict[str, float]] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
+    rows: list[dict[str, float]] = field(default_factory=list)  # per completion, in order
 
     @property
     def total(self) -> float:
         return sum(self.means.get(t, 0.0) for t in TERMS)
+
+
+def paired_delta(base: EvalReport, other: EvalReport) -> tuple[float, float]:
+    """Mean and standard error of `other - base` in total reward, record by record.
+
+    Both reports must score the same records in the same order (one completion each,
+    as greedy evaluation gives): pairing removes the records' own difficulty from the
+    noise, which is what decides whether a small held-out difference means anything.
+    """
+    if len(base.rows) != len(other.rows) or not base.rows:
+        raise ValueError("paired_delta needs two reports over the same non-empty records")
+    diffs = [sum(o[t] for t in TERMS) - sum(b[t] for t in TERMS)
+             for b, o in zip(base.rows, other.rows, strict=True)]
+    mean = sum(diffs) / len(diffs)
+    if len(diffs) < 2:
+        return mean, float("nan")
+    var = sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)
+    return mean, (var / len(diffs)) ** 0.5
 
 
 def _mean(rows: Sequence[dict[str, float]]) -> dict[str, float]:
@@ -71,7 +90,7 @@ def evaluate(
             per_task[sample.task].append(scores)
             if len(report.examples) < 3:
                 report.examples.append(text)
-    report.n, report.means = len(rows), _mean(rows)
+    report.n, report.means, report.rows = len(rows), _mean(rows), rows
     report.by_task = {task: _mean(r) for task, r in sorted(per_task.items())}
     return report
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from training.ablation import ROWS, ablation_table
 from training.config import config_to_dict, load_config
-from training.evaluate import EvalReport
+from training.evaluate import EvalReport, paired_delta
 
 BASE = ["model=/nowhere", "data.rl_json=/nowhere.json"]
 
@@ -32,14 +34,40 @@ def test_rl_rows_differ_only_in_ratio_level_and_clip() -> None:
     assert dict(ROWS)["SFT only"] == ()
 
 
-def test_ablation_table_has_one_row_per_run_with_the_total() -> None:
-    reports = {
-        "SFT only": EvalReport(n=2, means={"accuracy": 0.5, "format": 1.0, "temporal": 0.25,
-                                           "spatial": 0.0}),
-        "SFT+GSPO": EvalReport(n=2, means={"accuracy": 0.75, "format": 1.0, "temporal": 0.5,
-                                           "spatial": 0.125}),
-    }
+def _report(*totals: tuple[float, float]) -> EvalReport:
+    """A report whose rows have the given (accuracy, temporal) per record."""
+    rows = [{"accuracy": a, "format": 1.0, "temporal": t, "spatial": 0.0} for a, t in totals]
+    means = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
+    return EvalReport(n=len(rows), means=means, rows=rows)
+
+
+DELTAS = [
+    # the same scores: no change, no spread
+    (((1, 0), (0, 0)), ((1, 0), (0, 0)), 0.0, 0.0),
+    # every record up by 0.5: a sure change (SE 0), whatever the records' own spread
+    (((1, 0), (0, 0)), ((1, 0.5), (0, 0.5)), 0.5, 0.0),
+    # one up 1, one down 1: mean 0, SE = sd(+1, -1) / sqrt(2) = sqrt(2) / sqrt(2) = 1
+    (((0, 0), (1, 0)), ((1, 0), (0, 0)), 0.0, 1.0),
+]
+
+
+@pytest.mark.parametrize(("base", "other", "mean", "se"), DELTAS)
+def test_paired_delta_table(base: Any, other: Any, mean: float, se: float) -> None:
+    assert paired_delta(_report(*base), _report(*other)) == pytest.approx((mean, se))
+
+
+def test_paired_delta_refuses_different_records() -> None:
+    with pytest.raises(ValueError, match="same non-empty records"):
+        paired_delta(_report((1, 0)), _report((1, 0), (0, 0)))
+
+
+def test_ablation_table_has_one_row_per_run_with_total_and_paired_delta() -> None:
+    reports = {"SFT only": _report((0.5, 0.0), (0.5, 0.5)),
+               "SFT+GSPO": _report((1.0, 0.5), (0.5, 0.5))}
     lines = ablation_table(reports).splitlines()
-    assert lines[0].split() == ["run", "accuracy", "format", "temporal", "spatial", "total"]
+    assert lines[0].split()[:6] == ["run", "accuracy", "format", "temporal", "spatial", "total"]
     assert lines[1].split()[-5:] == ["0.500", "1.000", "0.250", "0.000", "1.750"]
-    assert lines[2].split()[0] == "SFT+GSPO" and lines[2].split()[-1] == "2.375"
+    # GSPO: totals 2.5 and 2.0 vs 1.5 and 2.0 -> deltas +1, 0 -> mean 0.5,
+    # SE = sd(1, 0) / sqrt(2) = 0.707 / 1.414 = 0.5
+    assert lines[2].split()[0] == "SFT+GSPO" and lines[2].split()[-4:] == [
+        "2.250", "+0.500", "+-", "0.500"]
