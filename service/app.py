@@ -186,6 +186,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None,
         lifespan=_lifespan(settings, metrics, backend, random_tiny),
     )
     app.state.settings = settings
+    app.state.api_keys = settings.api_key_list  # parsed once; read by every /v1 request
     app.state.started_at = time.time()
     install_error_handlers(app)
     # every /v1 route checks the API key itself (ApiKeyRoute); /v1/reason first: routes

@@ -55,8 +55,12 @@ def check_api_key(keys: tuple[str, ...], authorization: str | None) -> None:
 
 
 def check_request(request: Request) -> None:
-    """The app's configured keys (`settings.api_key_list`) against the request's header."""
-    keys: tuple[str, ...] = request.app.state.settings.api_key_list
+    """The app's configured keys against the request's header. `create_app` puts the
+    parsed keys on `app.state.api_keys` once (else they are read from settings)."""
+    state = request.app.state
+    keys: tuple[str, ...] | None = getattr(state, "api_keys", None)
+    if keys is None:
+        keys = state.settings.api_key_list
     check_api_key(keys, request.headers.get("authorization"))
 
 

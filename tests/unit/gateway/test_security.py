@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
 from service.api.errors import ApiError
-from service.security.auth import bearer_token, check_api_key, key_matches
+from service.security.auth import (
+    ApiKeyRoute,
+    bearer_token,
+    check_api_key,
+    key_matches,
+    require_authed,
+)
 from service.security.urlfetch import address_is_public, check_url, host_allowed, pinned_url
 from service.settings import Settings
 
@@ -40,6 +48,27 @@ def test_check_api_key_statuses() -> None:
         check_api_key(("k",), "Bearer nope")
     assert (missing.value.status, missing.value.code) == (401, "missing_api_key")
     assert (wrong.value.status, wrong.value.code) == (401, "invalid_api_key")
+
+
+def _ok() -> dict[str, str]:
+    return {}
+
+
+@pytest.mark.parametrize(("route_class", "refused"), [
+    (ApiKeyRoute, False),  # every route checks the key: accepted as a /v1 router
+    (APIRoute, True),      # a plain APIRoute would skip the check: refused at build time
+])
+def test_require_authed_refuses_a_route_without_the_check(
+    route_class: type[APIRoute], refused: bool
+) -> None:
+    router = APIRouter(prefix="/v1", route_class=ApiKeyRoute)
+    router.add_api_route("/checked", _ok)
+    router.add_api_route("/maybe", _ok, route_class_override=route_class)
+    if refused:
+        with pytest.raises(RuntimeError, match="/v1/maybe"):
+            require_authed(router)
+    else:
+        assert require_authed(router) is router
 
 
 @pytest.mark.parametrize(("addr", "public"), [
