@@ -76,10 +76,10 @@ def run_ablation(
     for label, extra in ROWS:
         run_cfg = _config(config, [*extra, *(overrides or [])], train, tiny)
         out = work / label.lower().replace("+", "_") if extra else sft
-        t0 = time.perf_counter()
-        if not (out / "training_config.json").exists():
+        if not (out / "training_config.json").exists():  # else reused: no time to record
+            t0 = time.perf_counter()
             _train(run_cfg, out, sft if extra else None)
-        timings[label] = time.perf_counter() - t0
+            timings[label] = time.perf_counter() - t0
         reports[label] = evaluate(out, heldout / "STGR-RL.json", cfg.data,
                                   rewards=cfg.rl.rewards, sampling=greedy)
         print(format_report(reports[label], label), flush=True)
