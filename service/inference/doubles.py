@@ -73,7 +73,10 @@ class ScriptedBackend:
         await self._enter()
         self.calls.append(RecordedCall("sample", prompt, len(images), n, sampling))
         script = self.completions
-        texts = list(script(prompt, n, sampling) if callable(script) else script)
+        if callable(script):  # in a thread: a script may block (tests hold a request)
+            texts = list(await asyncio.to_thread(script, prompt, n, sampling))
+        else:
+            texts = list(script)
         if not texts:
             texts = [""]
         picked = [texts[i % len(texts)] for i in range(n)]

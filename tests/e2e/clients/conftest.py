@@ -52,7 +52,7 @@ def _script(fed_size: tuple[int, int], truth: MovingSquareTruth):  # type: ignor
             return ["2"]
         question = " ".join(p.text for p in prompt.user if isinstance(p, TextPart))
         if "SLOW" in question:
-            time.sleep(SLOW_S)  # blocks only the stand-in's own thread: the gateway waits
+            time.sleep(SLOW_S)  # ScriptedBackend runs scripts in a thread: the loop stays free
         return [trace]
 
     return completions
