@@ -22,7 +22,7 @@ class SamplingIn(BaseModel):
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     top_k: int = Field(-1, ge=-1, le=1000)
-    max_tokens: int | None = Field(None, ge=1, le=8192, description="default from settings")
+    max_tokens: int | None = Field(None, ge=1, le=32768, description="default from settings")
     repetition_penalty: float = Field(1.0, gt=0.0, le=2.0)
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
 
