@@ -18,6 +18,15 @@ Two implementations of `JobQueue` with the same worker logic (`_execute`):
   `job_abandoned` instead of taking down gateway after gateway.
   Cancellation is a status write; the worker running the job sees it on its next
   heartbeat and cancels the handler task.
+
+Shutdown (`close`) never waits without bound. A cancel of a worker task can be lost:
+on Python 3.11 `asyncio.wait_for` (used inside redis-py's socket writes) returns the
+inner result instead of raising when the cancel lands in the loop iteration where the
+inner call finished -- likely when a starved event loop runs both at once -- and a
+worker would then loop on forever. So workers also stop on the `_closing` flag, and
+`_stop_workers` cancels again until every worker ended (bounded, then logged).
+Heartbeats stop on their own flag too: a leaked heartbeat would keep a dead job's
+entry fresh so that nobody ever reclaims it.
 """
 
 from __future__ import annotations
@@ -122,6 +131,7 @@ class _WorkerBase:
         self._running: dict[str, asyncio.Task[Outcome]] = {}
         self._user_cancelled: set[str] = set()
         self._handler: Handler | None = None
+        self._closing = False
 
     async def _save(self, rec: JobRecord) -> bool:
         """Store the record; False (nothing written) when a cancel is stored already."""
@@ -165,12 +175,21 @@ class _WorkerBase:
             self._user_cancelled.add(job_id)
             task.cancel()
 
-    async def _stop_workers(self) -> None:
+    async def _stop_workers(self, limit_s: float = 10.0) -> None:
+        """Cancel the workers, again and again (a cancel can be swallowed, see the
+        module docstring), until they ended or `limit_s` passed (then log them)."""
+        self._closing = True
+        left = {t for t in self._tasks if not t.done()}
+        deadline = time.monotonic() + limit_s
+        while left and time.monotonic() < deadline:
+            for t in left:
+                t.cancel()
+            _, left = await asyncio.wait(left, timeout=0.2)
+        if left:
+            log.error("job queue: %d worker(s) did not stop within %g s", len(left), limit_s)
         for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+            if t.done() and not t.cancelled() and t.exception() is not None:
+                log.error("job worker ended with an error", exc_info=t.exception())
         self._tasks.clear()
 
 
@@ -207,7 +226,7 @@ class MemoryJobQueue(_WorkerBase):
         self._tasks = [asyncio.create_task(self._loop()) for _ in range(workers)]
 
     async def _loop(self) -> None:
-        while True:
+        while not self._closing:
             job_id = await self._queue.get()
             rec = self._records.get(job_id)
             if rec is not None and rec.status == "queued":
@@ -277,12 +296,14 @@ class RedisJobQueue(_WorkerBase):
                 raise
 
     async def _loop(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 await self._ensure_group()
-                while True:
+                while not self._closing:
                     await self._step()
             except (RedisError, OSError) as exc:
+                if self._closing:
+                    return
                 log.warning("job worker: redis error, retrying in 1 s: %s", exc)
                 await asyncio.sleep(1.0)
 
@@ -292,7 +313,7 @@ class RedisJobQueue(_WorkerBase):
         if claimed[1]:
             return claimed[1][0]  # type: ignore[no-any-return]
         read = await self._r.xreadgroup(self.GROUP, self._consumer, {self.STREAM: ">"},
-                                        count=1, block=1000)
+                                        count=1, block=500)  # well under socket_timeout
         return read[0][1][0] if read and read[0][1] else None
 
     async def _step(self) -> None:
@@ -313,10 +334,12 @@ class RedisJobQueue(_WorkerBase):
         await self._r.xdel(self.STREAM, msg_id)
 
     async def _run_with_heartbeat(self, msg_id: bytes, rec: JobRecord) -> None:
-        beat = asyncio.create_task(self._heartbeat(msg_id, rec.id))
+        stop = asyncio.Event()
+        beat = asyncio.create_task(self._heartbeat(msg_id, rec.id, stop))
         try:
             await self._execute(rec)
         finally:
+            stop.set()  # ends the heartbeat even if the cancel below is swallowed
             beat.cancel()
 
     async def _deliveries(self, msg_id: bytes) -> int:
@@ -326,10 +349,12 @@ class RedisJobQueue(_WorkerBase):
                                                max=msg_id, count=1)
         return int(pending[0]["times_delivered"]) if pending else 1
 
-    async def _heartbeat(self, msg_id: bytes, job_id: str) -> None:
+    async def _heartbeat(self, msg_id: bytes, job_id: str, stop: asyncio.Event) -> None:
         """Keep our pending entry fresh; notice a cancel written by any gateway."""
-        while True:
+        while not stop.is_set():
             await asyncio.sleep(min(self._idle_ms / 3000, 2.0))
+            if stop.is_set():
+                return
             with contextlib.suppress(RedisError, OSError):
                 await self._r.xclaim(  # type: ignore[no-untyped-call]
                     self.STREAM, self.GROUP, self._consumer, 0, [msg_id], justid=True)
