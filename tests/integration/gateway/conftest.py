@@ -2,10 +2,13 @@
 
 `gateway(...)` builds `create_app` with test settings (a temp data dir) and the given
 backend, runs its lifespan, and yields an `httpx.AsyncClient` over ASGI.
+`wait_status`/`wait_job` poll a job with a wall-clock bound and fail with its last state.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -71,3 +74,21 @@ async def upload(client: httpx.AsyncClient, path: Path, **headers: str) -> dict[
     assert r.status_code in (200, 201), r.text
     body: dict[str, Any] = r.json()
     return body
+
+
+async def wait_status(c: httpx.AsyncClient, job_id: str, statuses: tuple[str, ...],
+                      timeout: float = 20.0) -> dict[str, Any]:
+    """The job once its status is one of `statuses`; fails after `timeout` wall-clock
+    seconds (not polls: a slow poll under load must not stretch the bound)."""
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        job = (await c.get(f"/v1/jobs/{job_id}")).json()
+        if job["status"] in statuses:
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job {job_id} not {'/'.join(statuses)} within {timeout} s: {job}")
+
+
+async def wait_job(c: httpx.AsyncClient, job_id: str, timeout: float = 20.0) -> dict[str, Any]:
+    return await wait_status(c, job_id, ("done", "failed", "cancelled"), timeout)

@@ -9,6 +9,7 @@ a real Redis (and, for the deadline, also in the in-process queue).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -20,11 +21,20 @@ import redis
 
 from service.app import create_app
 from service.inference.doubles import ScriptedBackend
-from tests.integration.gateway.conftest import TRACE, Gateway, settings_for, upload
-from tests.integration.gateway.test_redis import wait_job
+from tests.integration.gateway.conftest import (
+    TRACE,
+    Gateway,
+    settings_for,
+    upload,
+    wait_job,
+    wait_status,
+)
 from tests.support.vllm_standin import StandinState, start_standin
 
 SLOW_S = 30.0  # the stand-in's delay: far longer than any test waits
+
+# a hung job test fails in a minute with its stacks, not at the suite's 300 s default
+pytestmark = pytest.mark.timeout(90)
 
 
 @asynccontextmanager
@@ -40,7 +50,9 @@ async def vllm_gateway(tmp_path: Path, vllm_url: str, **overrides: Any
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    for _ in range(int(timeout / 0.05)):
+    """Whether `predicate` held within `timeout` wall-clock seconds (callers assert)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if predicate():
             return True
         await asyncio.sleep(0.05)
@@ -52,11 +64,8 @@ async def submit_and_wait_running(c: httpx.AsyncClient, video_id: str) -> str:
                                          "voting": "majority", "n": 2, "async": True})
     assert r.status_code == 202, r.text
     job_id: str = r.json()["job_id"]
-    for _ in range(200):
-        if (await c.get(f"/v1/jobs/{job_id}")).json()["status"] == "running":
-            return job_id
-        await asyncio.sleep(0.05)
-    raise AssertionError("the job never started running")
+    await wait_status(c, job_id, ("running",))
+    return job_id
 
 
 def pending_entries(url: str) -> int:

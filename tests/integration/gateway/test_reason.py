@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from service.inference.doubles import ScriptedBackend
-from tests.integration.gateway.conftest import TRACE, Gateway, upload
+from tests.integration.gateway.conftest import TRACE, Gateway, upload, wait_job
 
 
 async def test_upload_then_reason_json(gateway: Gateway, video_path: Path) -> None:
@@ -58,12 +58,7 @@ async def test_long_video_becomes_job(gateway: Gateway, long_video_path: Path) -
         assert r.status_code == 202, r.text
         job_id = r.json()["job_id"]
         assert r.headers["location"] == f"/v1/jobs/{job_id}"
-        for _ in range(200):
-            job = (await c.get(f"/v1/jobs/{job_id}")).json()
-            if job["status"] in ("done", "failed"):
-                break
-            import asyncio
-            await asyncio.sleep(0.05)
+        job = await wait_job(c, job_id)
     assert job["status"] == "done", job
     assert job["result"]["answer"] == "A"
 

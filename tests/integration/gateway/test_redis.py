@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Any
 
-import httpx
+import pytest
 import redis
 
 from service.inference.doubles import ScriptedBackend
 from tests.conftest import start_redis
-from tests.integration.gateway.conftest import TRACE, Gateway, upload
+from tests.integration.gateway.conftest import TRACE, Gateway, upload, wait_job, wait_status
 
-
-async def wait_job(c: httpx.AsyncClient, job_id: str, timeout: float = 10.0) -> dict[str, Any]:
-    for _ in range(int(timeout / 0.05)):
-        job: dict[str, Any] = (await c.get(f"/v1/jobs/{job_id}")).json()
-        if job["status"] in ("done", "failed", "cancelled"):
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
+# a hung job test fails in a minute with its stacks, not at the suite's 300 s default
+pytestmark = pytest.mark.timeout(90)
 
 
 async def test_redis_cache_hit_skips_inference(gateway: Gateway, video_path: Path,
@@ -94,10 +86,7 @@ async def test_job_of_dead_worker_is_reclaimed(gateway: Gateway, video_path: Pat
         r = await c1.post("/v1/reason", json={"video_id": video["id"], "question": "q",
                                               "async": True})
         job_id = r.json()["job_id"]
-        for _ in range(100):
-            if (await c1.get(f"/v1/jobs/{job_id}")).json()["status"] == "running":
-                break
-            await asyncio.sleep(0.05)
+        await wait_status(c1, job_id, ("running",))  # taken by gateway 1's worker
     # gateway 1 died mid-job without acking; gateway 2 reclaims it once it is idle
     async with gateway(ScriptedBackend([TRACE]), redis_url=redis_db_url,
                        job_claim_idle_s=0.5) as c2:

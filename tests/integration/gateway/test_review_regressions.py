@@ -11,23 +11,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from service.api.openai.service import _decoded_chunks
 from service.app import WEB_DIR
 from service.inference.doubles import ScriptedBackend
-from tests.integration.gateway.conftest import TRACE, Gateway, upload
+from tests.integration.gateway.conftest import TRACE, Gateway, upload, wait_job
 from tests.integration.gateway.test_errors_and_faults import assert_error
-
-
-async def _wait_job(c: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
-    for _ in range(400):
-        job: dict[str, Any] = (await c.get(f"/v1/jobs/{job_id}")).json()
-        if job["status"] in ("done", "failed", "cancelled"):
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
 async def test_async_request_gets_a_job_even_when_cached(gateway: Gateway,
@@ -39,7 +29,7 @@ async def test_async_request_gets_a_job_even_when_cached(gateway: Gateway,
         assert (await c.post("/v1/reason", json=body)).status_code == 200  # now cached
         r = await c.post("/v1/reason", json={**body, "async": True})
         assert r.status_code == 202, r.text
-        job = await _wait_job(c, r.json()["job_id"])
+        job = await wait_job(c, r.json()["job_id"])
     assert job["status"] == "done" and job["result"]["cached"] is True
 
 
@@ -60,7 +50,7 @@ async def test_job_waits_for_a_slot_instead_of_failing_429(gateway: Gateway,
         assert_error(await c.post("/v1/reason", json={
             "video_id": video["id"], "question": "third?"}), 429, "too_many_requests")
         assert (await busy).status_code == 200
-        job = await _wait_job(c, r.json()["job_id"])
+        job = await wait_job(c, r.json()["job_id"])
     assert job["status"] == "done", job
 
 
