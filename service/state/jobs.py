@@ -88,6 +88,21 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
+# A final status and the ack (+ delete) of the job's stream entry are ONE call: whoever
+# reads a final status never finds its entry still pending (a gateway stopped between
+# the two would leave it for a pointless reclaim). The status is kept if a cancel is
+# stored already; the entry is settled either way.
+_FINISH_AND_ACK = """
+local written = 0
+if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  written = 1
+end
+redis.call('XACK', KEYS[2], ARGV[3], ARGV[4])
+redis.call('XDEL', KEYS[2], ARGV[4])
+return written
+"""
 _CANCEL_UNLESS_FINAL = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return 0 end
@@ -248,6 +263,7 @@ class RedisJobQueue(_WorkerBase):
         self._idle_ms = max(1, int(claim_idle_s * 1000))
         self._max_attempts = max_attempts
         self._consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._entries: dict[str, bytes] = {}  # job id -> stream entry, while we run it
 
     @staticmethod
     def _key(job_id: str) -> str:
@@ -279,9 +295,15 @@ class RedisJobQueue(_WorkerBase):
 
     async def _save(self, rec: JobRecord) -> bool:
         fields = [x for kv in rec.to_fields().items() for x in kv]
-        written = await self._r.eval(  # type: ignore[no-untyped-call]
-            _SAVE_UNLESS_CANCELLED, 1, self._key(rec.id), json.dumps("cancelled"),
-            str(self._ttl), *fields)
+        entry = self._entries.get(rec.id)
+        if rec.status in FINAL and entry is not None:
+            written = await self._r.eval(  # type: ignore[no-untyped-call]
+                _FINISH_AND_ACK, 2, self._key(rec.id), self.STREAM, json.dumps("cancelled"),
+                str(self._ttl), self.GROUP, entry, *fields)
+        else:
+            written = await self._r.eval(  # type: ignore[no-untyped-call]
+                _SAVE_UNLESS_CANCELLED, 1, self._key(rec.id), json.dumps("cancelled"),
+                str(self._ttl), *fields)
         return bool(written) or rec.status == "cancelled"
 
     def start(self, handler: Handler, workers: int) -> None:
@@ -323,15 +345,24 @@ class RedisJobQueue(_WorkerBase):
         msg_id, fields = entry
         rec = await self.get(fields.get(b"job_id", b"").decode())
         if rec is not None and rec.status not in FINAL:
-            attempts = await self._deliveries(msg_id)
-            if attempts > self._max_attempts:
-                log.error("job %s: started %d times, its worker died each time; giving up",
-                          rec.id, attempts - 1)
-                await self._finish(rec, "failed", abandoned_error(attempts - 1))
-            else:
-                await self._run_with_heartbeat(msg_id, rec)
+            self._entries[rec.id] = msg_id  # its final save acks the entry too
+            try:
+                await self._settle(msg_id, rec)
+            finally:
+                self._entries.pop(rec.id, None)
+        # a job final already (or cancelled before it started): settle its entry here
         await self._r.xack(self.STREAM, self.GROUP, msg_id)  # type: ignore[no-untyped-call]
         await self._r.xdel(self.STREAM, msg_id)
+
+    async def _settle(self, msg_id: bytes, rec: JobRecord) -> None:
+        """Run the job, or fail it as abandoned once its workers died too often."""
+        attempts = await self._deliveries(msg_id)
+        if attempts > self._max_attempts:
+            log.error("job %s: started %d times, its worker died each time; giving up",
+                      rec.id, attempts - 1)
+            await self._finish(rec, "failed", abandoned_error(attempts - 1))
+        else:
+            await self._run_with_heartbeat(msg_id, rec)
 
     async def _run_with_heartbeat(self, msg_id: bytes, rec: JobRecord) -> None:
         stop = asyncio.Event()
