@@ -61,7 +61,7 @@ def _request_args(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--task", choices=["free-form", "mcq", "temporal"])
     g.add_argument("-n", type=int, help="number of reasoning traces to sample and vote over")
     g.add_argument("--voting", choices=["single", "majority", "confidence"])
-    g.add_argument("--weight-mode", choices=["code", "paper"])
+    g.add_argument("--weight-mode", choices=["code", "paper", "released"])
     g.add_argument("--abstain-below", type=float, metavar="CONF")
     g.add_argument("--num-frames", type=int, help="frames fed to the model")
     g.add_argument("--fps", type=float, help="sample frames at this rate instead")

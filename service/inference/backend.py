@@ -9,9 +9,10 @@ Contract:
 - `sample` returns exactly `n` completions for ONE prompt, produced in one engine call
   so the prompt (and its images) is prefilled once. Sampling parameters are always
   explicit: a backend never falls back to the checkpoint's generation_config.
-- `score` returns one greedy completion (temperature 0) for a verification prompt,
-  with the tokens that call used (`ScoreResult`), so a verdict's usage can count the
-  verifier's N calls as well as the sampling call.
+- `score` returns one completion for a verification prompt, greedy (`GREEDY`) unless
+  the caller passes `sampling` (the release's verifier scores with its generation
+  settings), with the tokens that call used (`ScoreResult`), so a verdict's usage can
+  count the verifier's N calls as well as the sampling call.
 - Errors are `BackendError` subclasses carrying the HTTP status the gateway should use.
 """
 
@@ -140,7 +141,11 @@ class Backend(Protocol):
     ) -> SampleResult: ...
 
     async def score(
-        self, prompt: Prompt, images: Sequence[Image.Image]
+        self,
+        prompt: Prompt,
+        images: Sequence[Image.Image],
+        *,
+        sampling: SamplingParams | None = None,
     ) -> ScoreResult: ...
 
     async def health(self) -> BackendHealth: ...

@@ -83,9 +83,15 @@ class ScriptedBackend:
         comps = tuple(Completion(t, "stop", len(t.split())) for t in picked)
         return SampleResult(comps, Usage(prompt_words(prompt), sum(c.tokens for c in comps)))
 
-    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> ScoreResult:
+    async def score(
+        self,
+        prompt: Prompt,
+        images: Sequence[Image.Image],
+        *,
+        sampling: SamplingParams | None = None,
+    ) -> ScoreResult:
         await self._enter()
-        self.calls.append(RecordedCall("score", prompt, len(images), 1, None))
+        self.calls.append(RecordedCall("score", prompt, len(images), 1, sampling))
         script = self.scores
         if callable(script):
             reply = script(prompt, images)

@@ -234,8 +234,14 @@ class LocalHFBackend:
             cancel.set()  # the worker thread stops at its next token
             raise
 
-    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> ScoreResult:
-        result = await self.sample(prompt, images, 1, GREEDY)
+    async def score(
+        self,
+        prompt: Prompt,
+        images: Sequence[Image.Image],
+        *,
+        sampling: SamplingParams | None = None,
+    ) -> ScoreResult:
+        result = await self.sample(prompt, images, 1, sampling or GREEDY)
         return ScoreResult(result.completions[0].text, result.usage)
 
     async def health(self) -> BackendHealth:

@@ -3,6 +3,13 @@
     build_prompt -> backend.sample (ONE call, n samples) -> parse_trace x n
       -> verify (CONFIDENCE voting only) -> vote -> merge evidence -> Verdict
 
+With `weight_mode=released` the vote is the release's (`released_tts`): the traces
+are read again by the release's rules, weighed by `verify_released`, and voted over
+the option letters (its tie order; "A" when no letter has weight, defect
+`released_default_answer`). Our parse still gives the reported traces and evidence.
+The scorer question is the question with its options (ours: `format_question`, the
+text the model saw; released: the release's VideoMME form).
+
 Owns the composition and nothing else: the prompt text is `grounding.prompt`'s, the
 trace grammar `grounding.parser`'s, weights `verifier`'s, the vote `voting`'s, the
 evidence merge `evidence`'s.
@@ -28,10 +35,23 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from service.grounding.parser import parse_trace
-from service.grounding.prompt import build_prompt, detect_task, option_letters_in
+from service.grounding.prompt import (
+    build_prompt,
+    detect_task,
+    format_question,
+    option_letters_in,
+)
+from service.grounding.released import letters_for
 from service.grounding.types import ParsedTrace, TaskType
 from service.inference.backend import Backend, SampleResult, Usage
 from service.inference.evidence import merge_evidence
+from service.inference.released_tts import (
+    ReleasedTrace,
+    as_parsed,
+    read_trace,
+    scorer_question,
+    vote_letters,
+)
 from service.inference.types import (
     MergedEvidence,
     PipelineOptions,
@@ -39,8 +59,9 @@ from service.inference.types import (
     TraceReport,
     Verdict,
     VotingMode,
+    WeightMode,
 )
-from service.inference.verifier import TraceVerification, verify
+from service.inference.verifier import TraceVerification, verify, verify_released
 from service.inference.voting import VoteOutcome, vote
 from service.video.frameset import FrameSet
 
@@ -73,23 +94,67 @@ class Pipeline:
         kind = detect_task(question, options, task)
         timings = StageTimings()
         sample = await self._sample(frames, question, kind, options, opts, timings)
+        n_options = _n_options(question, options, kind)
         with _timed(timings, "parse"):
-            parsed = self._parse(sample, frames, kind, _n_options(question, options, kind))
-        checks = await self._verify(frames, question, parsed, opts, timings)
+            parsed = self._parse(sample, frames, kind, n_options)
+        if opts.weight_mode is WeightMode.RELEASED:
+            checks, outcome = await self._released(
+                sample, frames, question, options, kind, n_options, opts, timings)
+        else:
+            scorer_q = format_question(question, options)
+            checks = await self._verify(frames, scorer_q, parsed, opts, timings)
+            with _timed(timings, "vote"):
+                outcome = self._vote(parsed, checks, kind, opts)
         with _timed(timings, "vote"):
-            outcome = vote(
-                parsed,
-                [c.weight for c in checks],
-                task=kind,
-                mode=opts.voting,
-                freeform_similarity=opts.freeform_similarity,
-                temporal_iou_threshold=opts.temporal_iou,
-            )
             abstain = outcome.winner is None or outcome.confidence < opts.abstain_below
             evidence = () if abstain else self._evidence(parsed, outcome, frames)
         return self._verdict(
             kind, outcome, abstain, evidence, sample, parsed, checks, timings, opts
         )
+
+    @staticmethod
+    def _vote(
+        parsed: Sequence[ParsedTrace],
+        checks: Sequence[TraceVerification],
+        kind: TaskType,
+        opts: PipelineOptions,
+    ) -> VoteOutcome:
+        return vote(
+            parsed,
+            [c.weight for c in checks],
+            task=kind,
+            mode=opts.voting,
+            freeform_similarity=opts.freeform_similarity,
+            temporal_iou_threshold=opts.temporal_iou,
+        )
+
+    async def _released(
+        self,
+        sample: SampleResult,
+        frames: FrameSet,
+        question: str,
+        options: Sequence[str] | None,
+        kind: TaskType,
+        n_options: int | None,
+        opts: PipelineOptions,
+        timings: StageTimings,
+    ) -> tuple[tuple[TraceVerification, ...], VoteOutcome]:
+        """The release's reading, weights and vote (see the module docstring)."""
+        letters = letters_for(n_options)
+        rel = [read_trace(c.text, kind, letters) for c in sample.completions]
+        with _timed(timings, "verify"):
+            checks = await verify_released(
+                self.backend, frames, scorer_question(question, options), rel,
+                voting=opts.voting, sampling=opts.sampling,
+                max_concurrency=self.max_scoring_concurrency)
+        weights = _single(rel, [c.weight for c in checks], opts.voting)
+        with _timed(timings, "vote"):
+            if kind is TaskType.MCQ:
+                return checks, vote_letters(rel, weights, letters)
+            traces = [as_parsed(t, c.text) for t, c in zip(rel, sample.completions, strict=True)]
+            return checks, vote(traces, weights, task=kind, mode=VotingMode.CONFIDENCE,
+                                freeform_similarity=opts.freeform_similarity,
+                                temporal_iou_threshold=opts.temporal_iou)
 
     async def _sample(
         self,
@@ -179,7 +244,7 @@ class Pipeline:
             model_id=self.backend.model_id,
             revision=self.backend.revision,
             traces=_reports(sample, parsed, checks, outcome) if opts.return_traces else (),
-            defects=_defect_codes(parsed, checks),
+            defects=_defect_codes(parsed, checks, outcome, kind, opts),
             usage_sampling=sample.usage,
             usage_verify=verify_usage,
         )
@@ -206,8 +271,22 @@ def _reports(
     )
 
 
+def _single(
+    traces: Sequence[ReleasedTrace], weights: Sequence[float], voting: VotingMode
+) -> list[float]:
+    """SINGLE (no such mode in the release): the first trace with weight alone counts."""
+    if voting is not VotingMode.SINGLE:
+        return list(weights)
+    first = next((i for i, w in enumerate(weights) if w > 0), -1)
+    return [w if i == first else 0.0 for i, w in enumerate(weights)]
+
+
 def _defect_codes(
-    parsed: Sequence[ParsedTrace], checks: Sequence[TraceVerification]
+    parsed: Sequence[ParsedTrace],
+    checks: Sequence[TraceVerification],
+    outcome: VoteOutcome,
+    kind: TaskType,
+    opts: PipelineOptions,
 ) -> tuple[str, ...]:
     """Parser defect codes across traces, first appearance first, without repeats."""
     codes = [d.code for t in parsed for d in t.defects]
@@ -215,4 +294,7 @@ def _defect_codes(
         codes.append("verifier_failed")
     if parsed and not any(t.votable for t in parsed):
         codes.append("no_votable_trace")
+    released = opts.weight_mode is WeightMode.RELEASED and kind is TaskType.MCQ
+    if released and outcome.rows and not outcome.rows[0].weight:
+        codes.append("released_default_answer")
     return tuple(dict.fromkeys(codes))

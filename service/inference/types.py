@@ -25,6 +25,7 @@ class VotingMode(StrEnum):
 class WeightMode(StrEnum):
     CODE = "code"    # released code: 2 -> 1.0, 1 -> 0.6, else 0.2; no evidence -> 0.2
     PAPER = "paper"  # paper text: mean of per-object 0/1/2 scores
+    RELEASED = "released"  # the release's eval/tts.py loop exactly (released_tts.py)
 
 
 @dataclass(frozen=True)

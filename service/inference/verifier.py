@@ -18,6 +18,13 @@ Weight modes:
   end points (0 -> 0.2, 1 -> 0.6, 2 -> 1.0), so a verified trace never weighs 0.
   No evidence -> 0.2 as in CODE mode.
 
+- RELEASED (`verify_released`, the release's `eval/tts.py` exactly, see
+  `released_tts`): evidence read by the release's pattern, the crop frame is
+  `round(t * fps)` of the fed frames with fps = frames / duration (the release's
+  sampled fps), its crop arithmetic (`grounding.released.crop_rect`, upsampled
+  bilinear), one call per trace with the request's sampling and repetition_penalty
+  1.05, and only the exact replies "0"/"1"/"2" read.
+
 Unvotable traces (no answer or no think) get weight 0 and are not scored. All scoring
 calls of one request go out concurrently, at most `max_concurrency` at a time; each
 call's crops are cut in a worker thread (PIL), so the event loop never does pixel work. A
@@ -37,11 +44,13 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from service.grounding import released as rel
 from service.grounding.prompt import build_scorer_prompt
 from service.grounding.types import Box, EvidenceItem, ParsedTrace
-from service.inference.backend import Backend, BackendError, Usage
+from service.inference.backend import Backend, BackendError, SamplingParams, Usage
 from service.inference.normalize import normalize_answer
-from service.inference.types import WeightMode
+from service.inference.released_tts import ReleasedTrace, base_weight, scoring_sampling
+from service.inference.types import VotingMode, WeightMode
 from service.video.frameset import FrameSet
 
 MAX_CROPS = 10
@@ -147,6 +156,8 @@ async def verify(
     max_concurrency: int = 8,
 ) -> tuple[TraceVerification, ...]:
     """One `TraceVerification` per trace, in order; see the module docstring."""
+    if mode is WeightMode.RELEASED:
+        raise ValueError("weight_mode=released reads raw traces: use verify_released")
     calls = _plan(frames, traces, mode)
     gate = asyncio.Semaphore(max(1, max_concurrency))
 
@@ -185,3 +196,63 @@ def _combine(
             weight, None if score is None else float(score), 1, failed, usage)
     mean = sum(r.score or 0 for r in mine) / len(mine)
     return TraceVerification(0.2 + 0.4 * mean, mean, len(mine), failed, usage)
+
+
+# ---- the release's verification (weight_mode=released) ---------------------------------
+
+
+def released_fps(frames: FrameSet) -> float:
+    """The release's sampled fps: frames per second of video (0 without a duration)."""
+    d = frames.meta.duration
+    return len(frames.frames) / d if d > 0 else 0.0
+
+
+def released_crops(frames: FrameSet, trace: ReleasedTrace) -> list[rel.Crop]:
+    if not frames.frames:
+        return []
+    size = frames.frames[0].size
+    return rel.crops(list(trace.mentions), released_fps(frames), len(frames.frames), size)
+
+
+def _cut(frames: FrameSet, plan: Sequence[rel.Crop]) -> tuple[Image.Image, ...]:
+    out = []
+    for c in plan:
+        frame = frames.frames[c.frame]
+        out.append(frame.crop(c.rect).resize(frame.size, Image.Resampling.BILINEAR))
+    return tuple(out)
+
+
+async def verify_released(
+    backend: Backend,
+    frames: FrameSet,
+    question: str,
+    traces: Sequence[ReleasedTrace],
+    *,
+    voting: VotingMode,
+    sampling: SamplingParams,
+    max_concurrency: int = 8,
+) -> tuple[TraceVerification, ...]:
+    """One `TraceVerification` per trace, by the release's rules (`question` is the
+    scorer question already, `released_tts.scorer_question`)."""
+    gate = asyncio.Semaphore(max(1, max_concurrency))
+    score_with = scoring_sampling(sampling)
+
+    async def run(trace: ReleasedTrace) -> TraceVerification:
+        known = base_weight(trace, voting)
+        if known is not None:
+            return TraceVerification(known)
+        plan = released_crops(frames, trace)
+        if not plan:
+            return TraceVerification(rel.OTHER_RELEVANCE)
+        async with gate:
+            crops = await asyncio.to_thread(_cut, frames, plan)
+            prompt = build_scorer_prompt(question, len(crops))
+            try:
+                reply = await backend.score(prompt, crops, sampling=score_with)
+            except BackendError:
+                return TraceVerification(rel.OTHER_RELEVANCE, None, 1, True)
+        value = rel.scorer_value(reply.text)
+        score = float(value) if value >= 0 else None
+        return TraceVerification(rel.relevance_weight(value), score, 1, False, reply.usage)
+
+    return tuple(await asyncio.gather(*(run(t) for t in traces)))

@@ -120,9 +120,16 @@ class VLLMHTTPBackend:
             raise map_error(response.status_code, response.text, images, sampling.max_tokens)
         return parse_completions(_json(response), n)
 
-    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> ScoreResult:
-        """One greedy chat completion (n=1); its usage is the response's `usage`."""
-        result = await self.sample(prompt, images, 1, GREEDY)
+    async def score(
+        self,
+        prompt: Prompt,
+        images: Sequence[Image.Image],
+        *,
+        sampling: SamplingParams | None = None,
+    ) -> ScoreResult:
+        """One chat completion (n=1), greedy unless `sampling` says otherwise; its
+        usage is the response's `usage`."""
+        result = await self.sample(prompt, images, 1, sampling or GREEDY)
         return ScoreResult(result.completions[0].text, result.usage)
 
     async def health(self) -> BackendHealth:

@@ -75,6 +75,7 @@ class ChatCompletionRequest(BaseModel):
                                             description="seconds of each image_url frame")
     duration: float | None = Field(None, gt=0, description="video length the frames span")
     voting: Literal["single", "majority", "confidence"] = "confidence"
+    weight_mode: Literal["code", "paper", "released"] = "code"
     task: Literal["free-form", "mcq", "temporal"] | None = None
     options: list[str] | None = Field(None, max_length=26)
 

@@ -46,7 +46,7 @@ from service.api.reason.service import ReasonService
 from service.api.videos.service import VideosService
 from service.grounding.types import FrameSetMeta, TaskType
 from service.inference.images import ImageDataError, from_data_url
-from service.inference.types import PipelineOptions, VotingMode
+from service.inference.types import PipelineOptions, VotingMode, WeightMode
 from service.settings import Settings
 from service.video.frameset import FrameSet
 from service.video.policy import fit_size
@@ -120,7 +120,8 @@ class ChatService:
                        max_tokens=req.max_completion_tokens or req.max_tokens,
                        repetition_penalty=req.repetition_penalty or 1.0, seed=req.seed)
         return ReasonFields(question=question, options=req.options, task=req.task, n=req.n,
-                            voting=req.voting, sampling=s, frames=FramesIn(),
+                            voting=req.voting, weight_mode=req.weight_mode,
+                            sampling=s, frames=FramesIn(),
                             return_traces=True)
 
     async def complete(self, req: ChatCompletionRequest, request_id: str) -> ChatCompletion:
@@ -165,7 +166,7 @@ class ChatService:
                                          self.settings.default_max_pixels)
         r = self.reason.resolve(fields)
         opts = PipelineOptions(n=r.n, voting=VotingMode(fields.voting), sampling=r.sampling,
-                               return_traces=True)
+                               weight_mode=WeightMode(fields.weight_mode), return_traces=True)
         async with self.reason.gate.slot():
             verdict = await self.reason.pipeline.run(
                 frames, fields.question, options=fields.options,

@@ -49,7 +49,9 @@ class ReasonFields(BaseModel):
         None, description="default: detected (mcq when options are given or in the question)")
     n: int | None = Field(None, ge=1, le=64, description="sampled traces; default from settings")
     voting: Literal["single", "majority", "confidence"] = "confidence"
-    weight_mode: Literal["code", "paper"] = "code"
+    weight_mode: Literal["code", "paper", "released"] = Field(
+        "code", description="verifier weights: code (default), paper, or released (the "
+        "release's whole test-time scaling, docs/VOTING.md)")
     abstain_below: float = Field(0.0, ge=0.0, le=1.0)
     sampling: SamplingIn = Field(default_factory=SamplingIn)
     frames: FramesIn = Field(default_factory=FramesIn)

@@ -23,7 +23,7 @@ from service.grounding.types import (
     TaskType,
     TextPart,
 )
-from service.inference.backend import BackendTimeout, ScoreResult, Usage
+from service.inference.backend import BackendTimeout, SamplingParams, ScoreResult, Usage
 from service.inference.doubles import ScriptedBackend, prompt_words
 from service.inference.types import VotingMode, WeightMode
 from service.inference.verifier import crop_evidence, parse_score, verify
@@ -136,7 +136,7 @@ async def test_paper_mode_averages_objects_and_can_change_the_winner() -> None:
     traces = [trace(*mixed, answer="A"), trace(*mixed, answer="A"),
               trace(ev("cat", 0.0, LEFT), answer="B")]
     winners = {}
-    for mode in WeightMode:
+    for mode in (WeightMode.CODE, WeightMode.PAPER):  # RELEASED: test_released_tts.py
         backend = ScriptedBackend(scores=red_share_scorer)
         checks = await verify(backend, frames(), "q?", traces, mode=mode)
         calls = len([c for c in backend.calls if c.kind == "score"])
@@ -163,11 +163,17 @@ class Watched:
     in_flight: int = 0
     peak: int = 0
 
-    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> ScoreResult:
+    async def score(
+        self,
+        prompt: Prompt,
+        images: Sequence[Image.Image],
+        *,
+        sampling: SamplingParams | None = None,
+    ) -> ScoreResult:
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         try:
-            return await self.inner.score(prompt, images)
+            return await self.inner.score(prompt, images, sampling=sampling)
         finally:
             self.in_flight -= 1
 
