@@ -110,7 +110,9 @@ async def test_weight_mode_is_passed_to_the_verifier() -> None:
         calls[mode] = (sum(c.kind == "score" for c in backend.calls), v.traces[0].weight)
     # CODE: one call per trace, "1" (one red, one blue) -> 0.6
     # PAPER: two calls per trace, mean(2, 0) = 1 -> 0.2 + 0.4 = 0.6
-    assert calls == {WeightMode.CODE: (2, 0.6), WeightMode.PAPER: (4, pytest.approx(0.6))}
+    # RELEASED: one call per trace with both crops, exact reply "1" -> 0.6
+    assert calls == {WeightMode.CODE: (2, 0.6), WeightMode.PAPER: (4, pytest.approx(0.6)),
+                     WeightMode.RELEASED: (2, 0.6)}
 
 
 GARBAGE = [

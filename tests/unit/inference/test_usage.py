@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pytest
 from PIL import Image
 
-from service.grounding.prompt import build_scorer_prompt
+from service.grounding.prompt import build_scorer_prompt, format_question
 from service.grounding.types import Prompt
 from service.inference.backend import BackendTimeout, Usage
 from service.inference.doubles import ScriptedBackend, prompt_words
@@ -65,7 +65,7 @@ async def test_each_score_call_counts_its_own_scorer_prompt() -> None:
     backend = ScriptedBackend(completions=[ONE], scores=[REPLY])
     v = await Pipeline(backend).run(frames(), QUESTION, options=OPTIONS,
                                     opts=PipelineOptions(n=8))
-    per_call = prompt_words(build_scorer_prompt(QUESTION, 1))
+    per_call = prompt_words(build_scorer_prompt(format_question(QUESTION, OPTIONS), 1))
     assert per_call > 0
     assert v.usage_verify == Usage(8 * per_call, 16)
     assert v.usage.total_tokens == v.usage_sampling.total_tokens + 8 * (per_call + 2)
@@ -84,7 +84,7 @@ async def test_a_failed_scoring_call_costs_nothing_it_did_not_report() -> None:
     backend = ScriptedBackend(completions=[ONE], scores=flaky)
     v = await Pipeline(backend, max_scoring_concurrency=1).run(
         frames(), QUESTION, options=OPTIONS, opts=PipelineOptions(n=3))
-    per_call = prompt_words(build_scorer_prompt(QUESTION, 1))
+    per_call = prompt_words(build_scorer_prompt(format_question(QUESTION, OPTIONS), 1))
     # three calls went out; the one that raised reported nothing, so two are counted
     assert calls == 3 and "verifier_failed" in v.defects
     assert v.usage_verify == Usage(2 * per_call, 4)
