@@ -101,26 +101,70 @@ BETWEEN_BOXES = re.compile(r"[\s,;]*")
 BEFORE_TIME = re.compile(r"[\s,]*(?:at\s*)?", _FLAGS)
 """What may sit between the last `</box>` and `<t>` (canonical: exactly `at`)."""
 
+CLOCK = re.compile(
+    r"(?<![0-9.:])(?:(?P<h>[0-9]{1,2}):(?P<hm>[0-5]?[0-9])|(?P<m>[0-9]{1,3})):"
+    r"(?P<s>[0-5][0-9](?:\.[0-9]{1,6})?)(?![0-9])"
+)
+"""A clock time: `m:ss`, `mm:ss`, `h:mm:ss`, with decimal seconds (`1:02.5`).
+
+Seconds always have two digits (`0:04`, not `0:4`), which keeps `4:5` (a ratio, a
+verse) from being read as a time. The look-behind makes `1:02:03` one candidate."""
+
+TIME_VALUE = rf"(?:{CLOCK.pattern}|{NUMBER.pattern})"
+"""A time as a span end may be written: a clock time or a plain number of seconds."""
+
+_SECONDS = r"(?:(?:seconds?|secs?|s)\b\s*)?"
+_SEP = r"(?:to|until|till|through|-|–|—|~)"
+
+
+def _end(name: str) -> str:
+    """A span end with its own group names (the clock's groups get a prefix)."""
+    clock = CLOCK.pattern.replace("?P<", f"?P<{name}_")
+    return rf"(?P<{name}>{clock}|{NUMBER.pattern})"
+
+
 TEMPORAL_SPAN = re.compile(
-    rf"{_open('t')}\s*(?P<a>{NUMBER.pattern})\s*(?:s\s*)?{_close('t')}\s*(?:s\s*)?"
-    rf"(?:to|until|and|-|–)\s*"
-    rf"{_open('t')}\s*(?P<b>{NUMBER.pattern})\s*(?:s\s*)?{_close('t')}",
+    rf"{_open('t')}\s*{_end('a')}\s*(?:s\s*)?{_close('t')}\s*(?:s\s*)?"
+    rf"(?:{_SEP}|and)\s*"
+    rf"{_open('t')}\s*{_end('b')}\s*(?:s\s*)?{_close('t')}",
     _FLAGS,
 )
-"""`<t>a</t>s to <t>b</t>s`, with lenient spacing and separators."""
+"""`<t>a</t>s to <t>b</t>s`, with lenient spacing and separators (clock times too)."""
 
 UNTAGGED_SPAN = re.compile(
-    rf"(?<![0-9.])(?P<a>{NUMBER.pattern})\s*(?:(?:seconds?|secs?|s)\s*)?(?:to|until|-|–)\s*"
-    rf"(?P<b>{NUMBER.pattern})",
+    rf"(?<![0-9.:])(?:{_open('t')}\s*)?{_end('a')}\s*(?:{_close('t')}\s*)?{_SECONDS}"
+    rf"{_SEP}\s*(?:{_open('t')}\s*)?{_end('b')}",
     _FLAGS,
 )
-"""A span written without `<t>` tags: `From 3.2s to 5.0s`, `3.2 - 5.0 seconds`.
+"""A span written without (or with half of) the `<t>` tags: `From 3.2s to 5.0s`,
+`3.2 - 5.0 seconds`, `From 0:04 to 0:09`.
 
 The look-behind makes a digit run one candidate start, not one per digit (a run of
 n digits would otherwise cost O(n^2)). All patterns here avoid two adjacent quantifiers
 that can match the same characters (`\\s*s?\\s*`), which would backtrack quadratically
 on long whitespace runs.
 """
+
+BRACKETED_SPAN = re.compile(
+    rf"[\[(]\s*{_end('a')}\s*{_SECONDS},\s*{_end('b')}\s*{_SECONDS}[\])]", _FLAGS
+)
+"""A pair in brackets: `[4.0, 9.5]`, `(0:04, 0:09)`."""
+
+BETWEEN_SPAN = re.compile(
+    rf"\bbetween\s+{_end('a')}\s*{_SECONDS}and\s+{_end('b')}", _FLAGS
+)
+"""`between 4 and 9.5 seconds`."""
+
+
+def clock_seconds(m: re.Match[str], prefix: str = "") -> float | None:
+    """Seconds of a `CLOCK` match (its groups under `prefix`), None when it is none."""
+    g = m.groupdict()
+    sec = g.get(f"{prefix}s")
+    if sec is None:
+        return None
+    hours, minutes = g.get(f"{prefix}h"), g.get(f"{prefix}hm") or g.get(f"{prefix}m")
+    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(sec)
+
 
 CORRECT_OPTION = re.compile(r"correct\s*option\s*[:：]?", _FLAGS)
 """The temporal-MCQ marker before the option letter."""

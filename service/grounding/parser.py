@@ -20,10 +20,15 @@ Reading rules (and the choices made where the model's output is ambiguous):
 - answer by task:
   free-form: the stripped text. mcq: the option letter (`normalize_mcq_letter`),
   None when unreadable or out of range. temporal: `span` from
-  `From <t>a</t>s to <t>b</t>s` (or, as a fallback, untagged `3.2s to 5.0s`), swapped
-  ends swapped back, clamped to [0, duration]; `answer` is the answer text, or the
-  option letter after `Correct Option:` for the temporal-MCQ form (n_options given or
-  the marker present). No readable span -> answer None.
+  `From <t>a</t>s to <t>b</t>s`; failing that, the EARLIEST of the fallbacks
+  untagged `3.2s to 5.0s` / `3.2 - 5.0`, bracketed `[4.0, 9.5]`, `between 4 and 9.5`;
+  either end may be a clock time (`0:04`, `1:02.5`, `1:00:05`). Swapped ends swapped
+  back, clamped to [0, duration]. No span in the answer block (or no answer block):
+  the text after the think is searched the same way (`span_outside_answer`); the
+  think itself never is (its times are reasoning, not the answer). `answer` is the
+  answer text (the matched span text when read outside the answer), or the option
+  letter after `Correct Option:` for the temporal-MCQ form (n_options given or the
+  marker present). No readable span anywhere -> answer None.
 - evidence (read from the think section only): `<obj>name</obj>` then one or more
   `<box>[x1,y1,x2,y2]</box>` then `at<t>sec</t>s`; whitespace, commas or semicolons
   between the tags are tolerated. One `<obj>` with several boxes is ONE item. Boxes
@@ -32,7 +37,8 @@ Reading rules (and the choices made where the model's output is ambiguous):
   no open `<obj>` is a plain time mention (temporal reasoning), not a defect.
 - times: negative -> 0; past `duration` by at most `TIME_SLACK_S` -> clamped to it
   (rounding of the last frame's label); further past -> the mention is dropped (a time
-  that is not in the video points at no frame). `mm:ss` is read as minutes:seconds.
+  that is not in the video points at no frame). `mm:ss` / `h:mm:ss` (decimal seconds
+  allowed) are read as clock times.
 
 Defect codes (stable; `detail` is free text for humans):
 
@@ -60,11 +66,15 @@ Defect codes (stable; `detail` is free text for humans):
     box_outside          nothing of the box inside the frame: box dropped
     box_empty            zero-area box: box dropped
     time_malformed       a <t> without exactly one finite number: mention dropped
-    time_clock_format    a `mm:ss` time, converted to seconds
+    time_clock_format    a `mm:ss` / `h:mm:ss` time, converted to seconds
     time_negative        a negative time: set to 0
     time_clamped         a time just past the end: set to the duration
     time_past_end        a time further past the end: mention dropped
     span_untagged        a temporal answer without <t> tags, read from bare numbers
+    span_bracketed       a temporal answer written as a pair `[a, b]` / `(a, b)`
+    span_between         a temporal answer written `between a and b`
+    span_clock           a span end written as a clock time (`0:04`), converted
+    span_outside_answer  no span in the answer block; read from the text after the think
     span_swapped         a temporal answer with start > end: swapped
     span_clamped         a temporal answer outside [0, duration]: clamped
     span_unreadable      no span in a temporal answer: answer is None
@@ -85,7 +95,13 @@ from service.grounding.types import Box, Defect, EvidenceItem, ParsedTrace, Size
 TIME_SLACK_S = 1.0
 """How far past the end a cited time may be and still be clamped rather than dropped."""
 
-_CLOCK = re.compile(r"\s*([0-9]{1,3}):([0-5]?[0-9](?:\.[0-9]{1,6})?)\s*s?\s*")
+_CLOCK = re.compile(
+    r"\s*(?:([0-9]{1,2}):)?([0-9]{1,3}):([0-5]?[0-9](?:\.[0-9]{1,6})?)\s*s?\s*")
+_FALLBACK_SPANS = (
+    (g.UNTAGGED_SPAN, "span_untagged"),
+    (g.BRACKETED_SPAN, "span_bracketed"),
+    (g.BETWEEN_SPAN, "span_between"),
+)
 _MCQ_LEADING = re.compile(r"[(\[]?([A-Z])(?:[)\]]|[.:：]|$)")
 _MCQ_KEYWORD = re.compile(
     r"(?i:answer|option|choice)(?:\s+is)?\s*(?:[:：]\s*)?[(\[]?([A-Z])(?![A-Za-z])"
@@ -115,6 +131,8 @@ def parse_trace(
     answer_text = r.answer_block(text, think_end)
     evidence = r.evidence(think) if think is not None else ()
     answer, span = r.answer_for_task(answer_text, task, n_options)
+    if task is TaskType.TEMPORAL and span is None:
+        answer, span = r.span_outside(text, think_end, answer_text)
     return ParsedTrace(
         raw=text,
         think=think,
@@ -271,21 +289,57 @@ class _Reader:
         letter = self.mcq(text[marker.end() :] if marker else "", n_options)
         return letter, span
 
-    def span(self, text: str) -> tuple[float, float] | None:
-        m = g.TEMPORAL_SPAN.search(text)
-        if m is None:
-            m = g.UNTAGGED_SPAN.search(text)
-            if m is not None:
-                self.add("span_untagged", m.group())
-        values = [float(m["a"]), float(m["b"])] if m else []
+    def span(self, text: str, *, quiet: bool = False) -> tuple[float, float] | None:
+        """The span in `text` (see the module docstring); `quiet`: no defect when none."""
+        return self._span_of(self._span_match(text), text, quiet)
+
+    def _span_of(
+        self, m: re.Match[str] | None, text: str, quiet: bool
+    ) -> tuple[float, float] | None:
+        values = [self._span_end(m, "a"), self._span_end(m, "b")] if m else []
         if not values or not _finite(values):
-            self.add("span_unreadable", text[:80])
+            if not quiet:
+                self.add("span_unreadable", text[:80])
             return None
         start, end = values
         if start > end:
             self.add("span_swapped", f"{start} > {end}")
             start, end = end, start
         return self._clamp_span(start, end)
+
+    def _span_match(self, text: str) -> re.Match[str] | None:
+        m = g.TEMPORAL_SPAN.search(text)
+        if m is not None:
+            return m
+        found = [(f, code) for p, code in _FALLBACK_SPANS if (f := p.search(text))]
+        if not found:
+            return None
+        m, code = min(found, key=lambda fc: fc[0].start())
+        self.add(code, m.group()[:80])
+        return m
+
+    def _span_end(self, m: re.Match[str], end: str) -> float:
+        clock = g.clock_seconds(m, f"{end}_")
+        if clock is not None:
+            self.add("span_clock", m[end])
+            return clock
+        return float(m[end])
+
+    def span_outside(
+        self, text: str, think_end: int, answer: str | None
+    ) -> tuple[str | None, tuple[float, float] | None]:
+        """A temporal span written after the think but not inside the answer block."""
+        rest = text[think_end:]
+        if answer is not None:
+            rest = rest.replace(answer, " ", 1)  # the answer block was read already
+        m = self._span_match(rest)
+        if m is None:
+            return None, None
+        span = self._span_of(m, m.group(), quiet=True)
+        if span is None:
+            return None, None
+        self.add("span_outside_answer", m.group()[:80])
+        return m.group().strip(), span
 
     def _clamp_span(self, start: float, end: float) -> tuple[float, float]:
         hi = self.duration if self.duration is not None else math.inf
@@ -420,7 +474,7 @@ class _Reader:
         clock = _CLOCK.fullmatch(content)
         if clock:
             self.add("time_clock_format", content)
-            return int(clock[1]) * 60 + float(clock[2])
+            return int(clock[1] or 0) * 3600 + int(clock[2]) * 60 + float(clock[3])
         numbers = g.NUMBER.findall(content)
         values = [float(n) for n in numbers]
         if len(values) != 1 or not _finite(values):
