@@ -10,7 +10,7 @@ V-STAR, per sample (`VStarScored`):
   integer is score -1 (wrong; counted as 0 in the average score).
 - when: temporal IoU of the predicted range against `timestamps`. A missing, empty,
   non-numeric or not-two-element range scores 0 (a string is read as a Python literal
-  first, as eval.py does).
+  first, as eval.py does; booleans count as numbers, as there).
 - where: for each annotated box, the IoU of the prediction stored under
   `str(timestamp)` of the annotation (a list of boxes -> the best one); a frame with
   no prediction scores 0 ("missing = 0", the current release and the Open-o3
@@ -58,7 +58,9 @@ def mean(values: Iterable[float]) -> float:
 
 
 def _is_number(x: object) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+    """eval.py's `isinstance(x, (int, float))` (a bool passes, as True == 1 there), and
+    finite (eval.py scores NaN/inf ranges 0, as rejecting them does here)."""
+    return isinstance(x, int | float) and math.isfinite(x)
 
 
 def read_span(pred: Any) -> tuple[float, float] | None:

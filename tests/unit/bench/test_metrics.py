@@ -75,9 +75,11 @@ def test_span_iou(gt: list[float], pred: Any, want: float) -> None:
     assert span_iou(gt, pred) == pytest.approx(want)
 
 
-def test_read_span_rejects_bool_and_nan() -> None:
-    # a boolean is not a time; NaN would poison every mean
-    assert read_span([True, 3.0]) is None
+def test_read_span_takes_bool_as_eval_py_does_and_rejects_nan() -> None:
+    # eval.py checks isinstance(x, (int, float)), which a bool passes (True == 1); its
+    # golden table (tests/unit/golden/test_vstar_metrics.py) has such rows. NaN would
+    # poison every mean (eval.py scores it 0, as None does here).
+    assert read_span([True, 3.0]) == (1.0, 3.0)
     assert read_span([float("nan"), 3.0]) is None
 
 
