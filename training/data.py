@@ -183,10 +183,14 @@ def image_frame(path: Path, cfg: DataConfig) -> tuple[list[Image.Image], FrameSe
 
 def parse_span(text: str) -> tuple[float, float] | None:
     """A span written as `[s, e]` or `From <t>s</t>s to <t>e</t>s`."""
-    match = grammar.TEMPORAL_SPAN.search(text) or _LIST_SPAN.search(text)
-    if not match:
+    tagged = grammar.TEMPORAL_SPAN.search(text)
+    listed = None if tagged else _LIST_SPAN.search(text)
+    if tagged:
+        a, b = grammar.span_ends(tagged)  # named groups; clock ends converted
+    elif listed:
+        a, b = float(listed.group(1)), float(listed.group(2))
+    else:
         return None
-    a, b = float(match.group(1)), float(match.group(2))
     return (min(a, b), max(a, b))
 
 

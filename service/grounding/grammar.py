@@ -156,6 +156,13 @@ BETWEEN_SPAN = re.compile(
 """`between 4 and 9.5 seconds`."""
 
 
+def span_ends(m: re.Match[str]) -> tuple[float, float]:
+    """The two ends, in seconds, of a `TEMPORAL_SPAN` / `UNTAGGED_SPAN` /
+    `BRACKETED_SPAN` / `BETWEEN_SPAN` match (clock ends converted). May be inf."""
+    a, b = clock_seconds(m, "a_"), clock_seconds(m, "b_")
+    return (float(m["a"]) if a is None else a, float(m["b"]) if b is None else b)
+
+
 def clock_seconds(m: re.Match[str], prefix: str = "") -> float | None:
     """Seconds of a `CLOCK` match (its groups under `prefix`), None when it is none."""
     g = m.groupdict()
