@@ -296,7 +296,7 @@ class _Reader:
     def _span_of(
         self, m: re.Match[str] | None, text: str, quiet: bool
     ) -> tuple[float, float] | None:
-        values = [self._span_end(m, "a"), self._span_end(m, "b")] if m else []
+        values = self._span_ends(m) if m else []
         if not values or not _finite(values):
             if not quiet:
                 self.add("span_unreadable", text[:80])
@@ -318,12 +318,11 @@ class _Reader:
         self.add(code, m.group()[:80])
         return m
 
-    def _span_end(self, m: re.Match[str], end: str) -> float:
-        clock = g.clock_seconds(m, f"{end}_")
-        if clock is not None:
-            self.add("span_clock", m[end])
-            return clock
-        return float(m[end])
+    def _span_ends(self, m: re.Match[str]) -> list[float]:
+        clocks = [e for e in ("a", "b") if g.clock_seconds(m, f"{e}_") is not None]
+        if clocks:
+            self.add("span_clock", " / ".join(m[e] for e in clocks))
+        return list(g.span_ends(m))
 
     def span_outside(
         self, text: str, think_end: int, answer: str | None
