@@ -5,7 +5,11 @@ the default mode's scorer question carrying the options.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from service.grounding.prompt import format_question
@@ -159,3 +163,21 @@ async def test_free_form_and_temporal_use_the_release_readings() -> None:
     v = await Pipeline(backend).run(frames(duration=20.0), "When?", task=TaskType.TEMPORAL,
                                     opts=opts)
     assert v.span == (4.0, 9.0)  # extract_timestamps: 0:04 -> 4, 0:09 -> 9
+
+
+FRAGMENTS = ["<think>", "</think>", "<answer>", "</answer>", "<obj>", "</obj>", "<box>",
+             "</box>", "at", "<t>", "</t>s", "[", "]", ",", "-7", "-900", "1e9", "nan", "A",
+             "B", "0:05", "10,10,50,50", "999", " ", "\n"]
+texts = st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=4), max_size=40).map("".join)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(traces=st.lists(texts, min_size=1, max_size=4),
+       replies=st.lists(st.sampled_from(["0", "1", "2", "2\n", "x"]), max_size=4),
+       voting=st.sampled_from(list(VotingMode)))
+def test_released_pipeline_never_raises_on_model_text(
+    traces: list[str], replies: list[str], voting: VotingMode
+) -> None:
+    v, _ = asyncio.run(run(traces, replies, voting=voting))
+    assert v.answer in ABCD  # the release always answers a letter
+    assert all(t.weight in (0.0, 0.2, 0.6, 1.0) for t in v.traces)
