@@ -12,7 +12,7 @@ from pathlib import Path
 
 from service.inference.doubles import ScriptedBackend
 from tests.integration.gateway.conftest import TRACE, Gateway, upload
-from tests.integration.gateway.test_openai import client_for
+from tests.integration.gateway.test_openai import client_for, frame_url
 
 OPTIONS = ["A. x", "B. y"]
 
@@ -55,6 +55,20 @@ async def test_chat_extra_weight_mode_released(gateway: Gateway, video_path: Pat
                 {"type": "text", "text": "Which?\nA. x\nB. y"}]}],  # type: ignore[misc, list-item]
             extra_body={"weight_mode": "released"})
     assert resp.choices[0].message.content == "A"
+    scored = [c for c in backend.calls if c.kind == "score"]
+    assert scored and all(c.sampling is not None and c.sampling.repetition_penalty == 1.05
+                          for c in scored)
+
+
+async def test_chat_image_frames_path_honours_weight_mode(gateway: Gateway) -> None:
+    backend = ScriptedBackend([TRACE], scores=["2\n"])
+    async with gateway(backend) as c:
+        await client_for(c).chat.completions.create(
+            model="m", n=2, messages=[{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": frame_url((255, 0, 0))}},
+                {"type": "image_url", "image_url": {"url": frame_url((0, 0, 255))}},
+                {"type": "text", "text": "Which?\nA. x\nB. y"}]}],  # type: ignore[misc, list-item]
+            extra_body={"weight_mode": "released", "frame_times": [0.0, 1.0], "duration": 2.0})
     scored = [c for c in backend.calls if c.kind == "score"]
     assert scored and all(c.sampling is not None and c.sampling.repetition_penalty == 1.05
                           for c in scored)
