@@ -194,6 +194,43 @@ def vstar_where2_text(question: str, n_boxes: int, think: bool = True) -> str:
     return head + "F" + body[1:] + "Example output:\n" + example
 
 
+def vstar_step(
+    step: str, data: Mapping[str, object], boxes: Sequence[Sequence[float]], *, think: bool,
+    video_length: float,
+) -> dict[str, str | None]:
+    """The `instruction` and `preamble` overrides of one chain step, from a V-STAR record
+    (`question`, `temporal_question`, `spatial_question[_2]`, `timestamps`, `width`,
+    `height`) and its true boxes, exactly as the release's script writes them."""
+    def text(key: str) -> str:
+        return str(data[key])
+
+    if step == "what":
+        return {"instruction": vstar_what_text(text("question"), think), "preamble": None}
+    if step == "when":
+        return {"instruction": vstar_when_text(text("temporal_question"), think),
+                "preamble": vstar_when_preamble(video_length)}
+    if step == "when-chain2":
+        size = (int(str(data["width"])), int(str(data["height"])))
+        return {"instruction": vstar_when2_text(text("temporal_question"), boxes, think),
+                "preamble": vstar_when_preamble(video_length, size)}
+    if step == "where":
+        stamps = data["timestamps"]
+        assert isinstance(stamps, Sequence)
+        return {"instruction": vstar_where_text(text("spatial_question"),
+                                                [float(t) for t in stamps], think),
+                "preamble": None}
+    if step == "where-chain2":
+        return {"instruction": vstar_where2_text(text("spatial_question_2"), len(boxes), think),
+                "preamble": None}
+    raise ValueError(f"unknown V-STAR step {step!r}")
+
+
+def release_sample_fps(nframes: int, total_frames: int, video_fps: float) -> float:
+    """qwen-vl-utils' `nframes / max(total_frames, 1e-6) * video_fps`: the rate behind
+    the release's `index / sample_fps` frame labels."""
+    return nframes / max(total_frames, 1e-6) * video_fps
+
+
 def _py_list(boxes: Sequence[Sequence[float]]) -> str:
     """`str()` of a list of lists, as the script formats the true boxes."""
     return str([list(b) for b in boxes])
