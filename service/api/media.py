@@ -13,12 +13,14 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from service.grounding.subtitles import Cue
 from service.settings import Settings
 from service.video.frameset import FrameSet
 from service.video.policy import FramePolicy
 from service.video.probe import VideoInfo, VideoLimits, probe_video
 from service.video.sampler import sample_video
 from service.video.store import StoredVideo, VideoStore
+from service.video.subtitles import read_subtitle_stream
 
 
 class Media:
@@ -54,3 +56,7 @@ class Media:
         sampled = await asyncio.to_thread(sample_video, self.path(video_id), policy,
                                           self.limits, info)
         return sampled.frameset
+
+    async def subtitles(self, video_id: str) -> tuple[Cue, ...]:
+        """The cues of the video's own subtitle stream (422 when it has none)."""
+        return tuple(await asyncio.to_thread(read_subtitle_stream, self.path(video_id)))

@@ -41,12 +41,17 @@ from service.api.openai.protocol import (
     VideoUrlPart,
 )
 from service.api.reason.convert import verdict_response
-from service.api.reason.protocol import FramesIn, ReasonFields, ReasonResponse, SamplingIn
+from service.api.reason.protocol import (
+    MAX_SYSTEM_CHARS,
+    FramesIn,
+    ReasonFields,
+    ReasonResponse,
+    SamplingIn,
+)
 from service.api.reason.service import ReasonService
 from service.api.videos.service import VideosService
 from service.grounding.types import FrameSetMeta, TaskType
 from service.inference.images import ImageDataError, from_data_url
-from service.inference.types import PipelineOptions, VotingMode
 from service.settings import Settings
 from service.video.frameset import FrameSet
 from service.video.policy import fit_size
@@ -81,6 +86,23 @@ def split_messages(req: ChatCompletionRequest) -> tuple[str, list[str], list[str
     if not question:
         raise _bad("the user message needs a text part with the question")
     return question, images, videos
+
+
+def system_text(req: ChatCompletionRequest) -> str | None:
+    """The system prompt the client sent (system / developer messages, joined), if any."""
+    texts: list[str] = []
+    for msg in req.messages:
+        if msg.role not in ("system", "developer") or msg.content is None:
+            continue
+        parts = [msg.content] if isinstance(msg.content, str) else [
+            p.text for p in msg.content if isinstance(p, TextPart)]
+        texts.extend(t for t in parts if t.strip())
+    if not texts:
+        return None
+    text = "\n".join(texts)
+    if len(text) > MAX_SYSTEM_CHARS:
+        raise _bad(f"the system prompt exceeds {MAX_SYSTEM_CHARS} characters")
+    return text
 
 
 def frame_times(n: int, given: Sequence[float] | None, duration: float | None) -> list[float]:
@@ -121,7 +143,10 @@ class ChatService:
                        repetition_penalty=req.repetition_penalty or 1.0, seed=req.seed)
         return ReasonFields(question=question, options=req.options, task=req.task, n=req.n,
                             voting=req.voting, sampling=s, frames=FramesIn(),
-                            return_traces=True)
+                            return_traces=True, protocol=req.protocol,
+                            system=system_text(req), instruction=req.instruction,
+                            preamble=req.preamble, subtitles=req.subtitles,
+                            video_subtitles=req.video_subtitles)
 
     async def complete(self, req: ChatCompletionRequest, request_id: str) -> ChatCompletion:
         question, images, videos = split_messages(req)
@@ -163,9 +188,11 @@ class ChatService:
         frames = await asyncio.to_thread(to_frameset, urls, times,
                                          self.settings.default_min_pixels,
                                          self.settings.default_max_pixels)
+        if fields.video_subtitles:
+            raise _bad("video_subtitles needs a video_url, not image frames",
+                       "invalid_subtitles", "video_subtitles")
         r = self.reason.resolve(fields)
-        opts = PipelineOptions(n=r.n, voting=VotingMode(fields.voting), sampling=r.sampling,
-                               return_traces=True)
+        opts = self.reason.options(fields, r)
         async with self.reason.gate.slot():
             verdict = await self.reason.pipeline.run(
                 frames, fields.question, options=fields.options,
@@ -220,6 +247,7 @@ def grounding(resp: ReasonResponse) -> dict[str, Any]:
                                                  "frames", "span", "random_tiny_model",
                                                  "defects", "cached", "video_id"})
     data["model_revision"] = resp.model_revision
+    data["protocol"] = resp.protocol
     return data
 
 

@@ -70,7 +70,8 @@ def verdict_response(
     return ReasonResponse(
         id=response_id, request_id=request_id, model=verdict.model_id,
         model_revision=verdict.revision, random_tiny_model=random_tiny, video_id=video_id,
-        task=str(verdict.task), answer=verdict.answer, confidence=verdict.confidence,
+        task=str(verdict.task), protocol=verdict.protocol, answer=verdict.answer,
+        confidence=verdict.confidence,
         abstained=verdict.abstained, span=_span(verdict.span),
         votes=[vote_out(v) for v in verdict.votes],
         evidence=[evidence_out(e) for e in verdict.evidence], frames=frames_out(meta),

@@ -14,6 +14,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 VIDEO_ID_PATTERN = r"^[0-9a-f]{64}$"
+ProtocolName = Literal["rl", "released", "sft", "vstar-what", "vstar-when", "vstar-where",
+                       "vstar-when-chain2", "vstar-where-chain2", "mcq-video"]
+MAX_SYSTEM_CHARS = 8000
+MAX_INSTRUCTION_CHARS = 8000
+MAX_PREAMBLE_CHARS = 2000
+MAX_SUBTITLES_CHARS = 200_000
 
 
 class SamplingIn(BaseModel):
@@ -55,6 +61,19 @@ class ReasonFields(BaseModel):
     frames: FramesIn = Field(default_factory=FramesIn)
     return_traces: bool = False
     async_: bool = Field(False, alias="async", description="answer 202 with a job id")
+    protocol: ProtocolName = Field(
+        "rl", description="prompt format (docs/API.md, Prompt protocols); rl = the "
+        "checkpoint's RL training format")
+    system: str | None = Field(None, min_length=1, max_length=MAX_SYSTEM_CHARS,
+                               description="replaces the system prompt")
+    instruction: str | None = Field(None, min_length=1, max_length=MAX_INSTRUCTION_CHARS,
+                                    description="replaces the text after the frames")
+    preamble: str | None = Field(None, min_length=1, max_length=MAX_PREAMBLE_CHARS,
+                                 description="text before the frames")
+    subtitles: str | None = Field(None, max_length=MAX_SUBTITLES_CHARS,
+                                  description="SRT or WebVTT text; cues on screen at the "
+                                  "fed frames go into the prompt")
+    video_subtitles: bool = Field(False, description="use the video's own subtitle stream")
 
 
 class ReasonRequest(ReasonFields):
@@ -152,6 +171,7 @@ class ReasonResponse(BaseModel):
     random_tiny_model: bool
     video_id: str
     task: str
+    protocol: str = Field("rl", description="the prompt protocol that ran")
     answer: str | None
     confidence: float
     abstained: bool

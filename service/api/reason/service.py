@@ -6,8 +6,11 @@
 
 Invariants:
 - The cache key covers the video sha256, the question, options, task, n, voting,
-  weight mode, abstention threshold, every sampling and frame parameter, and the
-  model id + revision: nothing that changes the result is left out.
+  weight mode, abstention threshold, every sampling and frame parameter, the prompt
+  protocol and overrides (system, instruction, preamble, subtitles), and the model id +
+  revision: nothing that changes the result is left out. Prompt fields enter the key
+  only when they differ from the default, so a default request's key is the same
+  whether or not a client spells the defaults out.
 - Probing and decoding run in worker threads, never on the event loop.
 - A Redis failure only costs the cache (see `state.cache`).
 - A cache hit is answered without parsing the entry: entries are stored without the
@@ -35,6 +38,9 @@ from service.api.errors import ApiError
 from service.api.media import Media
 from service.api.reason.convert import verdict_response
 from service.api.reason.protocol import ReasonFields, ReasonRequest, ReasonResponse
+from service.grounding.prompt import PromptError, PromptSpec, build_image_prompt, build_prompt
+from service.grounding.protocols import Protocol
+from service.grounding.subtitles import Cue, SubtitleError, parse_subtitles
 from service.grounding.types import TaskType
 from service.inference.backend import Backend, BackendError, SamplingParams
 from service.inference.pipeline import Pipeline
@@ -48,7 +54,9 @@ from service.video.policy import FramePolicy
 
 # fields that differ per request: left out of a cached entry, spliced in on a hit
 PER_REQUEST_FIELDS = frozenset({"id", "request_id", "cached"})
-CACHE_FORMAT = 3  # bumped when the stored entry's layout changes (old entries unused)
+# bumped when the stored entry's layout or the default prompt changes (old entries unused);
+# 4: the default `rl` prompt carries the RL trainer's duration line
+CACHE_FORMAT = 4
 MEMO_MAX_BODY = 8 * 1024  # JSON bodies longer than this are validated every time
 MEMO_ENTRIES = 1024
 Parsed = tuple[ReasonRequest, str | None]  # a JSON request and its cache key (when known)
@@ -68,6 +76,8 @@ class Resolved:
     n: int
     sampling: SamplingParams
     policy: FramePolicy
+    prompt: PromptSpec
+    cues: tuple[Cue, ...] | None  # parsed `subtitles` text
 
 
 class ReasonService:
@@ -95,7 +105,7 @@ class ReasonService:
         sampling = SamplingParams(sp.temperature, sp.top_p, sp.top_k,
                                   sp.max_tokens or s.default_max_tokens,
                                   sp.repetition_penalty, sp.seed)
-        return Resolved(n, sampling, self._policy(f))
+        return Resolved(n, sampling, self._policy(f), prompt_spec(f), parse_cues(f))
 
     def _policy(self, f: ReasonFields) -> FramePolicy:
         s, fr = self.settings, f.frames
@@ -121,7 +131,7 @@ class ReasonService:
             "model": self.model.model_id, "revision": self.model.revision,
             "format": CACHE_FORMAT,
         }
-        return cache_key(parts)
+        return cache_key(parts | prompt_key(f))
 
     def parse_json(self, body: bytes) -> Parsed:
         """The validated JSON request (raises pydantic's ValidationError) and, for a
@@ -179,8 +189,9 @@ class ReasonService:
         async with self.gate.slot(wait=wait):
             t0 = time.perf_counter()
             frames = await self.media.sample(video_id, info, r.policy)
+            cues = await self.media.subtitles(video_id) if f.video_subtitles else None
             decode_s = time.perf_counter() - t0
-            verdict = await self._infer(f, r, frames)
+            verdict = await self._infer(f, r, frames, cues)
         timings = verdict.timings.as_dict() | {"probe": probe_s, "decode": decode_s}
         self.metrics.observe_stages(timings)
         timings["total"] = time.perf_counter() - start
@@ -203,16 +214,56 @@ class ReasonService:
         return await self.cached(f, video_id, request_id) or await self.run(
             f, video_id, request_id, wait=wait)
 
-    async def _infer(self, f: ReasonFields, r: Resolved, frames: FrameSet) -> Verdict:
-        opts = PipelineOptions(n=r.n, voting=VotingMode(f.voting),
+    def options(self, f: ReasonFields, r: Resolved,
+                cues: tuple[Cue, ...] | None = None) -> PipelineOptions:
+        return PipelineOptions(n=r.n, voting=VotingMode(f.voting),
                                weight_mode=WeightMode(f.weight_mode), sampling=r.sampling,
-                               abstain_below=f.abstain_below, return_traces=f.return_traces)
+                               abstain_below=f.abstain_below, return_traces=f.return_traces,
+                               prompt=r.prompt, subtitles=cues if cues is not None else r.cues)
+
+    async def _infer(self, f: ReasonFields, r: Resolved, frames: FrameSet,
+                     cues: tuple[Cue, ...] | None = None) -> Verdict:
+        opts = self.options(f, r, cues)
         try:
             return await self.pipeline.run(frames, f.question, options=f.options,
                                            task=TaskType(f.task) if f.task else None, opts=opts)
         except BackendError as exc:
             self.metrics.backend_errors.labels(exc.code).inc()
             raise
+
+
+def prompt_spec(f: ReasonFields) -> PromptSpec:
+    """The request's protocol and overrides; refuses (400) a prompt the protocol cannot
+    build, before anything is decoded."""
+    spec = PromptSpec(protocol=Protocol(f.protocol), system=f.system,
+                      instruction=f.instruction, preamble=f.preamble)
+    task = TaskType(f.task) if f.task else None
+    try:
+        build_prompt(f.question, [0.0], task=task, options=f.options, duration=1.0, spec=spec)
+        build_image_prompt(f.question, task=task, options=f.options, spec=spec)
+    except PromptError as exc:
+        raise ApiError(400, "invalid_prompt", str(exc), param="protocol") from exc
+    return spec
+
+
+def parse_cues(f: ReasonFields) -> tuple[Cue, ...] | None:
+    if f.subtitles is not None and f.video_subtitles:
+        raise ApiError(400, "invalid_subtitles", "give subtitles or video_subtitles, not both",
+                       param="subtitles")
+    if f.subtitles is None:
+        return None
+    try:
+        return tuple(parse_subtitles(f.subtitles))
+    except SubtitleError as exc:
+        raise ApiError(400, "invalid_subtitles", str(exc), param="subtitles") from exc
+
+
+def prompt_key(f: ReasonFields) -> dict[str, Any]:
+    """The prompt fields that differ from the default (see the module docstring)."""
+    fields = {"protocol": None if f.protocol == "rl" else f.protocol, "system": f.system,
+              "instruction": f.instruction, "preamble": f.preamble, "subtitles": f.subtitles,
+              "video_subtitles": f.video_subtitles or None}
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _new_id() -> str:
