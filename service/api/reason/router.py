@@ -77,7 +77,7 @@ async def _source(request: Request) -> tuple[ReasonFields, str, str | None]:
     svc = request.app.state.services
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/"):
-        form = StreamingForm(request)
+        form = StreamingForm(request, text_files=("subtitles",))
         video, _ = await svc.videos.upload(form.file_chunks())
         return form_to_fields(form.fields), video.id, None
     if not ctype.startswith("application/json"):
@@ -95,7 +95,8 @@ async def _source(request: Request) -> tuple[ReasonFields, str, str | None]:
     **ERRORS, 202: {"model": JobAccepted, "description": "queued as a job"}},
     openapi_extra=REASON_BODY, summary="Answer a question about a video, with evidence",
     description="JSON with `video_id` or `video_url`, or multipart with a `file` part and "
-    "the same fields as form fields. Long videos and `async=true` answer 202 with a job.")
+    "the same fields as form fields (`subtitles` may be a file part: SRT or WebVTT). "
+    "Long videos and `async=true` answer 202 with a job.")
 async def reason(request: Request) -> Any:
     fields, video_id, key = await _source(request)
     rid = request_id(request)
