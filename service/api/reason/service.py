@@ -31,7 +31,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from service.api.errors import ApiError
@@ -43,6 +43,7 @@ from service.grounding.protocols import Protocol
 from service.grounding.subtitles import Cue, SubtitleError, parse_subtitles
 from service.grounding.types import TaskType
 from service.inference.backend import Backend, BackendError, SamplingParams
+from service.inference.checkpoint import TrainedFrames
 from service.inference.pipeline import Pipeline
 from service.inference.types import PipelineOptions, Verdict, VotingMode, WeightMode
 from service.observability.metrics import Metrics
@@ -59,6 +60,8 @@ PER_REQUEST_FIELDS = frozenset({"id", "request_id", "cached"})
 CACHE_FORMAT = 4
 MEMO_MAX_BODY = 8 * 1024  # JSON bodies longer than this are validated every time
 MEMO_ENTRIES = 1024
+FRAME_SETTINGS = frozenset({"default_num_frames", "default_fps", "default_min_pixels",
+                            "default_max_pixels"})
 Parsed = tuple[ReasonRequest, str | None]  # a JSON request and its cache key (when known)
 
 
@@ -67,6 +70,7 @@ class ModelInfo:
     model_id: str
     revision: str
     random_tiny: bool
+    frames: TrainedFrames | None = None  # the checkpoint's training frame policy
 
 
 @dataclass(frozen=True)
@@ -108,19 +112,30 @@ class ReasonService:
         return Resolved(n, sampling, self._policy(f), prompt_spec(f), parse_cues(f))
 
     def _policy(self, f: ReasonFields) -> FramePolicy:
+        """The request's frames; what it leaves out comes from the checkpoint's training
+        config (a trained checkpoint) or the settings."""
         s, fr = self.settings, f.frames
-        min_px = fr.min_pixels or s.default_min_pixels
-        max_px = fr.max_pixels or s.default_max_pixels
+        trained = self._trained_frames()
+        base = _trained_policy(trained) if trained else FramePolicy(
+            num_frames=s.default_num_frames, fps=s.default_fps,
+            min_pixels=s.default_min_pixels, max_pixels=s.default_max_pixels)
+        min_px = fr.min_pixels or base.min_pixels
+        max_px = fr.max_pixels or base.max_pixels
         if min_px > max_px:
             raise ApiError(400, "invalid_frames", "frames.min_pixels exceeds frames.max_pixels",
                            param="frames.min_pixels")
-        # neither given: the settings' defaults; otherwise exactly what was asked. Both
-        # given means "at this fps, at most num_frames" (FramePolicy): V-STAR's 16 @ 1 fps
-        num: int | None = fr.num_frames
-        fps = fr.fps
-        if num is None and fps is None:
-            num, fps = s.default_num_frames, s.default_fps
-        return FramePolicy(num_frames=num, fps=fps, min_pixels=min_px, max_pixels=max_px)
+        # neither given: the defaults; otherwise exactly what was asked. Both given means
+        # "at this fps, at most num_frames" (FramePolicy): V-STAR's 16 @ 1 fps
+        if fr.num_frames is None and fr.fps is None:
+            return replace(base, min_pixels=min_px, max_pixels=max_px)
+        return replace(base, num_frames=fr.num_frames, fps=fr.fps, min_pixels=min_px,
+                       max_pixels=max_px)
+
+    def _trained_frames(self) -> TrainedFrames | None:
+        """The checkpoint's training frame policy, unless an operator set frame defaults."""
+        if self.settings.model_fields_set & FRAME_SETTINGS:
+            return None
+        return self.model.frames
 
     def key(self, f: ReasonFields, video_id: str, r: Resolved) -> str:
         parts: dict[str, Any] = {
@@ -230,6 +245,12 @@ class ReasonService:
         except BackendError as exc:
             self.metrics.backend_errors.labels(exc.code).inc()
             raise
+
+
+def _trained_policy(t: TrainedFrames) -> FramePolicy:
+    return FramePolicy(num_frames=t.num_frames, short_video_s=t.short_video_s,
+                       short_fps=t.short_fps, min_frames=t.min_frames, max_frames=t.max_frames,
+                       min_pixels=t.min_pixels, max_pixels=t.max_pixels)
 
 
 def prompt_spec(f: ReasonFields) -> PromptSpec:
