@@ -31,7 +31,8 @@ from tests.support.vllm_standin import StandinState
 
 pytestmark = pytest.mark.asyncio
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "prompts_vstar.jsonl"
-FRAME_LINE = re.compile(r"Frame \d+ at [0-9.]+s: <\|vision_start\|><\|image_pad\|><\|vision_end\|>\n")
+FRAME_LINE = re.compile(
+    r"Frame \d+ at [0-9.]+s: <\|vision_start\|><\|image_pad\|><\|vision_end\|>\n")
 
 
 def golden_rows() -> list[dict[str, Any]]:
