@@ -4,7 +4,9 @@ Standard fields keep OpenAI's names and meanings; our additions are extra fields
 request `frame_times`, `duration`, `voting`, `task`, `options`, `protocol`,
 `instruction`, `preamble`, `subtitles`, `video_subtitles`; response
 `message.reasoning_content` and top-level `grounding`. A `system` (or `developer`)
-message is the system prompt (it replaces the protocol's). Unknown request fields that
+message is the system prompt (it replaces the protocol's). ONE `image_url` part
+without `frame_times` / `duration` is a still image (image prompt, `answer_box`);
+several, or one with times, are video frames. Unknown request fields that
 real clients send (`user`, `logprobs`, `tools`, ...) are accepted and ignored.
 """
 

@@ -4,8 +4,10 @@ A request carries either one `video_url` part (a base64 `data:` URL, stored like
 upload, or `video://<id>` of an uploaded video) -> the same path as `/v1/reason`
 (cache, limits, sampler); or `image_url` frames (data URLs) -> resized with the
 sampler's size rule and fed as frames at `frame_times` (or evenly spread over
-`duration`, else one second apart). User text parts, joined, are the question;
-system messages are ignored (the model's own system prompt is fixed by its training).
+`duration`, else one second apart); ONE `image_url` without times is a still image
+(`ReasonService.answer_image`: image prompt, `answer_box`). User text parts, joined,
+are the question; system / developer messages, joined, replace the protocol's system
+prompt (the `system` override of `/v1/reason`).
 Frame requests use the result cache too: the key is built like `/v1/reason`'s, with
 `frames_source_id` (sha256 of each frame's bytes as sent + the times) in place of the
 video id, so a repeated request decodes no image and calls no backend.
@@ -174,6 +176,8 @@ class ChatService:
 
     async def _frames(self, urls: list[str], req: ChatCompletionRequest, fields: ReasonFields,
                       rid: str) -> ReasonResponse:
+        if len(urls) == 1 and req.frame_times is None and req.duration is None:
+            return await self.reason.answer_image(fields, urls[0], rid)  # a still image
         times = frame_times(len(urls), req.frame_times, req.duration)
         source = frames_source_id(urls, times)
         hit = await self.reason.cached(fields, source, rid)
@@ -245,6 +249,7 @@ def winning_think(resp: ReasonResponse) -> str | None:
 def grounding(resp: ReasonResponse) -> dict[str, Any]:
     data = resp.model_dump(mode="json", include={"confidence", "abstained", "votes", "evidence",
                                                  "frames", "span", "random_tiny_model",
+                                                 "answer_box",
                                                  "defects", "cached", "video_id"})
     data["model_revision"] = resp.model_revision
     data["protocol"] = resp.protocol

@@ -77,10 +77,13 @@ class ReasonFields(BaseModel):
 
 
 class ReasonRequest(ReasonFields):
-    """JSON body: exactly one of `video_id` and `video_url`."""
+    """JSON body: exactly one of `video_id`, `video_url` and `image`."""
 
     video_id: str | None = Field(None, pattern=VIDEO_ID_PATTERN)
     video_url: str | None = Field(None, max_length=2048)
+    image: str | None = Field(None, description="a still image as a data: URL (JPEG, PNG, "
+                              "WebP...): answered with the image prompt; `answer_box` is "
+                              "in the image's pixels")
 
     model_config = ConfigDict(
         extra="forbid", populate_by_name=True, frozen=True,
@@ -92,9 +95,11 @@ class ReasonRequest(ReasonFields):
 
     @model_validator(mode="after")
     def _one_source(self) -> ReasonRequest:
-        if (self.video_id is None) == (self.video_url is None):
-            raise ValueError("give exactly one of video_id and video_url "
+        if sum(x is not None for x in (self.video_id, self.video_url, self.image)) != 1:
+            raise ValueError("give exactly one of video_id, video_url and image "
                              "(or upload a file as multipart)")
+        if self.image is not None and self.async_:
+            raise ValueError("async is for videos; an image is answered directly")
         return self
 
 
@@ -115,6 +120,15 @@ class EvidenceOut(BaseModel):
     box_normalized: list[float]
     box_display_normalized: list[float]
     box_fed: list[float] = Field(description="pixels of the frame as fed to the model")
+
+
+class AnswerBoxOut(BaseModel):
+    """The box an image answer names (`<obj>name</obj><box>[..]</box>`)."""
+
+    object: str
+    box: list[float] = Field(description="pixels of the image as sent")
+    box_normalized: list[float]
+    box_fed: list[float] = Field(description="pixels of the image as fed to the model")
 
 
 class FramesOut(BaseModel):
@@ -176,6 +190,8 @@ class ReasonResponse(BaseModel):
     confidence: float
     abstained: bool
     span: list[float] | None
+    answer_box: AnswerBoxOut | None = Field(None, description="image requests: the box the "
+                                            "answer names")
     votes: list[VoteOut]
     evidence: list[EvidenceOut]
     frames: FramesOut

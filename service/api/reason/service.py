@@ -26,7 +26,9 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import hashlib
 import json
 import os
 import time
@@ -35,7 +37,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from service.api.errors import ApiError
-from service.api.media import Media
+from service.api.media import Media, still_frameset
 from service.api.reason.convert import verdict_response
 from service.api.reason.protocol import ReasonFields, ReasonRequest, ReasonResponse
 from service.grounding.prompt import PromptError, PromptSpec, build_image_prompt, build_prompt
@@ -236,6 +238,27 @@ class ReasonService:
                                abstain_below=f.abstain_below, return_traces=f.return_traces,
                                prompt=r.prompt, subtitles=cues if cues is not None else r.cues)
 
+    async def answer_image(self, f: ReasonFields, data_url: str,
+                           request_id: str) -> ReasonResponse:
+        """A still image: cached like a video under the image's sha256; the image prompt;
+        `answer_box` in the image's pixels."""
+        source = image_source_id(data_url)
+        hit = await self.cached(f, source, request_id)
+        if hit is not None:
+            return hit
+        r = self.resolve(f)
+        start = time.perf_counter()
+        frames = await asyncio.to_thread(still_frameset, data_url, r.policy)
+        async with self.gate.slot():
+            verdict = await self._infer(f, r, frames)
+        timings = verdict.timings.as_dict() | {"total": time.perf_counter() - start}
+        resp = verdict_response(
+            verdict, frames.meta, response_id=_new_id(), request_id=request_id,
+            video_id=source, random_tiny=self.model.random_tiny, timings=timings,
+            with_traces=f.return_traces)
+        await self.remember(f, source, r, resp)
+        return resp
+
     async def _infer(self, f: ReasonFields, r: Resolved, frames: FrameSet,
                      cues: tuple[Cue, ...] | None = None) -> Verdict:
         opts = self.options(f, r, cues)
@@ -245,6 +268,11 @@ class ReasonService:
         except BackendError as exc:
             self.metrics.backend_errors.labels(exc.code).inc()
             raise
+
+
+def image_source_id(data_url: str) -> str:
+    """The cache's "video id" of a still image: the sha256 of its data URL."""
+    return "image:" + hashlib.sha256(data_url.encode()).hexdigest()
 
 
 def _trained_policy(t: TrainedFrames) -> FramePolicy:
