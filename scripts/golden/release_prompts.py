@@ -352,7 +352,7 @@ def vstar_rows(tmp: Path, rng: random.Random, n: int) -> list[dict[str, Any]]:
         VIDEOS["x.mp4"] = VIDEOS[data["vid"] + ".mp4"]
         boxes = [[b["xmin"], b["ymin"], b["xmax"], b["ymax"]] for b in data["bboxes"]]
         step = list(steps)[i % 5]
-        think = i % 10 < 7
+        think = (i // 5) % 10 < 7  # both modes for every step
         try:
             steps[step](data, boxes, think)
         except Captured as cap:
