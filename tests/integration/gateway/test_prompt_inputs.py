@@ -11,9 +11,9 @@ import pytest
 
 from service.api.reason.protocol import ReasonFields
 from service.api.reason.service import prompt_key
-from service.grounding.types import TextPart
+from service.grounding.types import Prompt, TextPart
 from service.inference.doubles import ScriptedBackend
-from tests.integration.gateway.conftest import TRACE, Gateway, upload
+from tests.integration.gateway.conftest import TRACE, Gateway, upload, wait_job
 from tests.integration.gateway.test_openai import client_for
 
 SRT = ("1\n00:00:00,000 --> 00:00:00,500\nA square appears.\n\n"
@@ -23,8 +23,13 @@ VTT = ("WEBVTT\n\nNOTE made for the test\n\n00:00.000 --> 00:00.500 align:start\
 SHOWN = "Audio transcripts of the video:\nA square appears.\nIt moves to the right.\nQuestion:"
 
 
+def sampled(backend: ScriptedBackend) -> Prompt:
+    """The prompt of the last sampling call (scoring calls have the verifier's)."""
+    return [c for c in backend.calls if c.kind == "sample"][-1].prompt
+
+
 def user_text(backend: ScriptedBackend) -> str:
-    return "".join(p.text for p in backend.calls[-1].prompt.user if isinstance(p, TextPart))
+    return "".join(p.text for p in sampled(backend).user if isinstance(p, TextPart))
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +125,7 @@ async def test_chat_system_message_is_the_system_prompt(gateway: Gateway,
                     {"type": "video_url", "video_url": {"url": f"video://{vid}"}},  # type: ignore[list-item, misc]
                     {"type": "text", "text": "What moves?"}]}],
             extra_body={"protocol": "released", "voting": "single"})
-    assert backend.calls[-1].prompt.system == "Answer in one word."
+    assert sampled(backend).system == "Answer in one word."
     assert resp.model_extra is not None and resp.model_extra["grounding"]["protocol"] == "released"
 
 
@@ -132,3 +137,35 @@ def test_cache_key_prompt_fields() -> None:
     for change in ({"protocol": "released"}, {"system": "s"}, {"instruction": "i"},
                    {"preamble": "p"}, {"subtitles": ""}, {"video_subtitles": True}):
         assert prompt_key(ReasonFields(question="Q?", **change)) != {}  # type: ignore[arg-type]
+
+
+async def test_prompt_fields_survive_a_job(gateway: Gateway, video_path: Path) -> None:
+    # async requests go through the job queue's JSON payload: nothing of the prompt lost
+    backend = ScriptedBackend([TRACE])
+    async with gateway(backend) as c:
+        vid = (await upload(c, video_path))["id"]
+        r = await c.post("/v1/reason", json={
+            "video_id": vid, "question": "What moves?", "n": 1, "voting": "single",
+            "async": True, "protocol": "released", "system": "Be brief.", "subtitles": SRT})
+        assert r.status_code == 202, r.text
+        job = await wait_job(c, r.json()["job_id"])
+    assert job["status"] == "done" and job["result"]["protocol"] == "released"
+    assert sampled(backend).system == "Be brief."
+    assert user_text(backend).endswith(SHOWN + "What moves?")
+
+
+async def test_chat_prompt_fields(gateway: Gateway, video_path: Path) -> None:
+    backend = ScriptedBackend([TRACE])
+    async with gateway(backend) as c:
+        vid = (await upload(c, video_path))["id"]
+        await client_for(c).chat.completions.create(
+            model="any", n=1, messages=[
+                {"role": "developer", "content": "Short answers."},
+                {"role": "user", "content": [
+                    {"type": "video_url", "video_url": {"url": f"video://{vid}"}},  # type: ignore[list-item, misc]
+                    {"type": "text", "text": "What moves?"}]}],
+            extra_body={"instruction": "Name the moving thing.", "subtitles": SRT})
+    assert sampled(backend).system == "Short answers."
+    text = user_text(backend)
+    assert text.endswith("Audio transcripts of the video:\nA square appears.\nIt moves to the "
+                         "right.\nQuestion:Name the moving thing.")
