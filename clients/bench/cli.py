@@ -114,7 +114,8 @@ def request_options(args: argparse.Namespace) -> RequestOptions:
         top_p=args.top_p, max_tokens=args.max_tokens or max_tokens, seed=args.seed,
         num_frames=args.num_frames or frames,
         fps=fps if args.fps is None else (args.fps or None),
-        max_pixels=args.max_pixels or pixels, repetition_penalty=penalty, protocol=protocol)
+        max_pixels=args.max_pixels or pixels, repetition_penalty=penalty, protocol=protocol,
+        grid="vstar-release" if release and args.bench == "vstar" else None)
 
 
 def protocol_note(args: argparse.Namespace, opts: RequestOptions) -> str:

@@ -37,6 +37,7 @@ class RequestOptions:
     fps: float | None = None
     max_pixels: int | None = None
     repetition_penalty: float | None = None
+    grid: str | None = None      # "vstar-release": the V-STAR script's frame choice
     protocol: str | None = None  # the server's prompt protocol (None: its default, rl)
 
     def sampling(self) -> dict[str, Any]:
@@ -51,7 +52,7 @@ class RequestOptions:
 
     def frames(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name in ("num_frames", "fps", "max_pixels"):
+        for name in ("num_frames", "fps", "max_pixels", "grid"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value

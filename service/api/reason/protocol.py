@@ -40,6 +40,9 @@ class FramesIn(BaseModel):
     fps: float | None = Field(None, gt=0.0, le=30.0, description="fixed rate instead of count")
     min_pixels: int | None = Field(None, ge=784, le=1_000_000)
     max_pixels: int | None = Field(None, ge=784, le=1_000_000)
+    grid: Literal["exact", "vstar-release"] | None = Field(
+        None, description="with fps: the exact 1/fps grid (default) or the release's "
+        "V-STAR frame choice (every int(video_fps/fps)-th frame)")
 
 
 class ReasonFields(BaseModel):

@@ -131,7 +131,7 @@ class ReasonService:
         if fr.num_frames is None and fr.fps is None:
             return replace(base, min_pixels=min_px, max_pixels=max_px)
         return replace(base, num_frames=fr.num_frames, fps=fr.fps, min_pixels=min_px,
-                       max_pixels=max_px)
+                       max_pixels=max_px, grid=fr.grid or base.grid)
 
     def _trained_frames(self) -> TrainedFrames | None:
         """The checkpoint's training frame policy, unless an operator set frame defaults."""
@@ -144,7 +144,7 @@ class ReasonService:
             "video": video_id, "question": f.question, "options": f.options, "task": f.task,
             "n": r.n, "voting": f.voting, "weight_mode": f.weight_mode,
             "abstain_below": f.abstain_below, "sampling": r.sampling.__dict__,
-            "policy": r.policy.__dict__, "traces": f.return_traces,
+            "policy": policy_key(r.policy), "traces": f.return_traces,
             "model": self.model.model_id, "revision": self.model.revision,
             "format": CACHE_FORMAT,
         }
@@ -268,6 +268,15 @@ class ReasonService:
         except BackendError as exc:
             self.metrics.backend_errors.labels(exc.code).inc()
             raise
+
+
+def policy_key(policy: FramePolicy) -> dict[str, Any]:
+    """The frame policy's fields for the cache key; the default `grid` is left out so
+    keys of requests that never name one do not change with the option's existence."""
+    fields = dict(policy.__dict__)
+    if fields.get("grid") == "exact":
+        del fields["grid"]
+    return fields
 
 
 def image_source_id(data_url: str) -> str:

@@ -5,9 +5,10 @@ Five records are taken from tests/golden/prompts_vstar.jsonl (one per chain step
 mode; each row holds the text the release's `get_answer_*` + `inference` produced for
 that record). The harness runs all five steps of each record through the live gateway
 and the capturing vLLM stand-in; the step the row covers must reach the model with the
-row's text, byte for byte, apart from the frame lines (their times come from the
-frames our sampler decoded from the test clip, not the script's OpenCV reader; the
-frame labels themselves are covered by tests/unit/grounding/test_golden_prompts.py).
+row's text, byte for byte, apart from the frame lines (the test clip is not the
+record's video, so its frames differ; the script's frame choice and labels are covered
+row by row in tests/unit/video/test_policy_vstar_grid.py and
+tests/unit/grounding/test_golden_prompts.py).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ async def test_release_protocol_equals_the_script(tmp_path: Path,
     data = write_json(tmp_path / "V_STaR_test.json", records)
     state = StandinState()
     cfg = VStarConfig(RequestOptions(temperature=0.0, num_frames=16, fps=1.0,
-                                     repetition_penalty=1.05), progress=False)
+                                     repetition_penalty=1.05, grid="vstar-release"),
+                      progress=False)
     async with bench_service(ScriptedBackend(["<think>t</think><answer>x</answer>"]),
                              state) as service:
         stats = await run_vstar(load_vstar(data, videos), service, LenientJudge(),

@@ -169,3 +169,23 @@ async def test_chat_prompt_fields(gateway: Gateway, video_path: Path) -> None:
     text = user_text(backend)
     assert text.endswith("Audio transcripts of the video:\nA square appears.\nIt moves to the "
                          "right.\nQuestion:Name the moving thing.")
+
+
+async def test_frames_grid_vstar_release(gateway: Gateway, tmp_path: Path) -> None:
+    # 7.5 fps: the script steps int(7.5) = 7 frames (0.933 s); the exact grid 1/fps
+    from service.video.synth import write_moving_square
+
+    clip = tmp_path / "c.mp4"
+    write_moving_square(clip, duration=3.0, fps=7.5)
+    async with gateway(ScriptedBackend([TRACE])) as c:
+        vid = (await upload(c, clip))["id"]
+        times = {}
+        for grid in ("exact", "vstar-release"):
+            r = await c.post("/v1/reason", json={
+                "video_id": vid, "question": "Q?", "n": 1, "voting": "single",
+                "frames": {"fps": 1.0, "num_frames": 16, "grid": grid}})
+            assert r.status_code == 200, r.text
+            times[grid] = r.json()["frames"]["times"]
+    # range(0, 22 frames, 7): the script keeps the 4th frame although 3 s "expect" 3
+    assert times["vstar-release"] == pytest.approx([0.0, 7 / 7.5, 14 / 7.5, 21 / 7.5])
+    assert times["exact"] != times["vstar-release"]

@@ -14,7 +14,8 @@ BASE = ["--data", "d.json", "--videos", "v", "--out", "o"]
 SERVING = ["--protocol", "serving"]
 CASES: list[tuple[list[str], dict[str, Any]]] = [
     # V-STAR default (release protocol): "up to 16 frames at 1 fps", near native size
-    (["vstar"], {"num_frames": 16, "fps": 1.0, "max_pixels": 1_000_000}),
+    (["vstar"], {"num_frames": 16, "fps": 1.0, "max_pixels": 1_000_000,
+                 "grid": "vstar-release"}),  # the script's own frame choice
     # serving protocol: the same frames at the server's pixel budget
     (["vstar", *SERVING], {"num_frames": 16, "fps": 1.0}),
     # --fps alone keeps the benchmark's count as the cap
