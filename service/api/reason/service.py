@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import json
 import os
 import time
@@ -39,10 +38,17 @@ from typing import Any
 from service.api.errors import ApiError
 from service.api.media import Media, still_frameset
 from service.api.reason.convert import verdict_response
+from service.api.reason.params import (
+    image_source_id,
+    parse_cues,
+    policy_key,
+    prompt_key,
+    prompt_spec,
+    trained_policy,
+)
 from service.api.reason.protocol import ReasonFields, ReasonRequest, ReasonResponse
-from service.grounding.prompt import PromptError, PromptSpec, build_image_prompt, build_prompt
-from service.grounding.protocols import Protocol
-from service.grounding.subtitles import Cue, SubtitleError, parse_subtitles
+from service.grounding.prompt import PromptSpec
+from service.grounding.subtitles import Cue
 from service.grounding.types import TaskType
 from service.inference.backend import Backend, BackendError, SamplingParams
 from service.inference.checkpoint import TrainedFrames
@@ -118,7 +124,7 @@ class ReasonService:
         config (a trained checkpoint) or the settings."""
         s, fr = self.settings, f.frames
         trained = self._trained_frames()
-        base = _trained_policy(trained) if trained else FramePolicy(
+        base = trained_policy(trained) if trained else FramePolicy(
             num_frames=s.default_num_frames, fps=s.default_fps,
             min_pixels=s.default_min_pixels, max_pixels=s.default_max_pixels)
         min_px = fr.min_pixels or base.min_pixels
@@ -268,60 +274,6 @@ class ReasonService:
         except BackendError as exc:
             self.metrics.backend_errors.labels(exc.code).inc()
             raise
-
-
-def policy_key(policy: FramePolicy) -> dict[str, Any]:
-    """The frame policy's fields for the cache key; the default `grid` is left out so
-    keys of requests that never name one do not change with the option's existence."""
-    fields = dict(policy.__dict__)
-    if fields.get("grid") == "exact":
-        del fields["grid"]
-    return fields
-
-
-def image_source_id(data_url: str) -> str:
-    """The cache's "video id" of a still image: the sha256 of its data URL."""
-    return "image:" + hashlib.sha256(data_url.encode()).hexdigest()
-
-
-def _trained_policy(t: TrainedFrames) -> FramePolicy:
-    return FramePolicy(num_frames=t.num_frames, short_video_s=t.short_video_s,
-                       short_fps=t.short_fps, min_frames=t.min_frames, max_frames=t.max_frames,
-                       min_pixels=t.min_pixels, max_pixels=t.max_pixels)
-
-
-def prompt_spec(f: ReasonFields) -> PromptSpec:
-    """The request's protocol and overrides; refuses (400) a prompt the protocol cannot
-    build, before anything is decoded."""
-    spec = PromptSpec(protocol=Protocol(f.protocol), system=f.system,
-                      instruction=f.instruction, preamble=f.preamble)
-    task = TaskType(f.task) if f.task else None
-    try:
-        build_prompt(f.question, [0.0], task=task, options=f.options, duration=1.0, spec=spec)
-        build_image_prompt(f.question, task=task, options=f.options, spec=spec)
-    except PromptError as exc:
-        raise ApiError(400, "invalid_prompt", str(exc), param="protocol") from exc
-    return spec
-
-
-def parse_cues(f: ReasonFields) -> tuple[Cue, ...] | None:
-    if f.subtitles is not None and f.video_subtitles:
-        raise ApiError(400, "invalid_subtitles", "give subtitles or video_subtitles, not both",
-                       param="subtitles")
-    if f.subtitles is None:
-        return None
-    try:
-        return tuple(parse_subtitles(f.subtitles))
-    except SubtitleError as exc:
-        raise ApiError(400, "invalid_subtitles", str(exc), param="subtitles") from exc
-
-
-def prompt_key(f: ReasonFields) -> dict[str, Any]:
-    """The prompt fields that differ from the default (see the module docstring)."""
-    fields = {"protocol": None if f.protocol == "rl" else f.protocol, "system": f.system,
-              "instruction": f.instruction, "preamble": f.preamble, "subtitles": f.subtitles,
-              "video_subtitles": f.video_subtitles or None}
-    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _new_id() -> str:

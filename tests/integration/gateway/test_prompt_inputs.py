@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from service.api.reason.params import prompt_key
 from service.api.reason.protocol import ReasonFields
-from service.api.reason.service import prompt_key
 from service.grounding.types import Prompt, TextPart
 from service.inference.doubles import ScriptedBackend
 from tests.integration.gateway.conftest import TRACE, Gateway, upload, wait_job

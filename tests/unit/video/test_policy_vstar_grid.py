@@ -13,7 +13,7 @@ import json
 import types
 from pathlib import Path
 
-from service.api.reason.service import policy_key
+from service.api.reason.params import policy_key
 from service.video.policy import FramePolicy, choose_times
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "prompts_vstar.jsonl"
