@@ -23,6 +23,7 @@ Invariants: pure (no I/O); `parse_subtitles` raises only `SubtitleError`.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,8 +101,13 @@ def _time(value: str, line: int, vtt: bool) -> float:
 
 def cues_for_frames(cues: Sequence[Cue], times: Sequence[float]) -> list[Cue]:
     """The cues on screen at some fed frame time (start <= t < end), in time order."""
-    shown = [c for c in cues if any(c.start <= t < c.end for t in times)]
-    return sorted(shown, key=lambda c: (c.start, c.end))
+    grid = sorted(times)
+
+    def on_screen(c: Cue) -> bool:  # the first frame at or after the start, before the end
+        i = bisect.bisect_left(grid, c.start)
+        return i < len(grid) and grid[i] < c.end
+
+    return sorted((c for c in cues if on_screen(c)), key=lambda c: (c.start, c.end))
 
 
 def transcript(cues: Sequence[Cue]) -> str:
