@@ -40,6 +40,7 @@ from service.api.reason.service import ModelInfo, ReasonService
 from service.api.videos.router import router as videos_router
 from service.api.videos.service import VideosService
 from service.inference.backend import Backend
+from service.inference.checkpoint import CheckpointError, TrainedFrames, inspect_checkpoint
 from service.observability.logging import configure_logging
 from service.observability.metrics import Metrics
 from service.observability.middleware import RequestContextMiddleware
@@ -86,6 +87,17 @@ def build_backend(settings: Settings) -> tuple[Backend, bool]:
     return backend, backend.info.random_tiny_model
 
 
+def trained_frames_of(settings: Settings) -> TrainedFrames | None:
+    """The frame policy the served checkpoint was trained with, when `O3_CHECKPOINT`
+    names a trained one (read from its training_config.json; also with vLLM serving it)."""
+    if not settings.checkpoint:
+        return None
+    try:
+        return inspect_checkpoint(settings.checkpoint).frames
+    except CheckpointError:
+        return None
+
+
 def ensure_tiny_checkpoint(settings: Settings) -> Path:
     out = settings.tiny_checkpoint_dir
     if not (out / "config.json").exists():
@@ -110,7 +122,8 @@ def _services(settings: Settings, metrics: Metrics, backend: Backend, random_tin
               cache: ResultCache, jobs: JobQueue) -> AppServices:
     media = Media(settings)
     gate = InferenceGate(settings.max_concurrency, settings.max_queue, metrics)
-    model = ModelInfo(backend.model_id, backend.revision, random_tiny)
+    model = ModelInfo(backend.model_id, backend.revision, random_tiny,
+                      trained_frames_of(settings))
     reason = ReasonService(settings=settings, media=media, cache=cache, backend=backend,
                            gate=gate, metrics=metrics, model=model)
     return AppServices(settings, metrics, backend, media, cache, jobs, reason,

@@ -26,13 +26,21 @@ from clients.bench.runner import ResultStore
 from clients.bench.service import GatewayService, RequestOptions
 from clients.sdk import AsyncClient
 
-# per benchmark: n, voting, temperature, num_frames, fps, max_pixels (SPEC 1, 4, 6).
-# With both num_frames and fps the gateway samples "at fps, at most num_frames"
-# (FramePolicy): V-STAR's setting in the paper is up to 16 frames at 1 fps.
-DEFAULTS: dict[str, tuple[int, str, float, int | None, float | None, int | None]] = {
+# per benchmark and protocol: n, voting, temperature, num_frames, fps, max_pixels
+# (SPEC 1, 4, 6). With both num_frames and fps the gateway samples "at fps, at most
+# num_frames" (FramePolicy): V-STAR's setting in the paper is up to 16 frames at 1 fps.
+# `release` presets are the release's eval configs (eval/config/*.yaml and
+# QwenVL_VLLM: temperature 0, repetition_penalty 1.05, max_tokens 2048 for V-STAR and
+# 8192 for the MCQ benchmarks; V-STAR frames near native size, capped by our 1 MP).
+Preset = tuple[int, str, float, int | None, float | None, int | None]
+DEFAULTS: dict[str, Preset] = {
     "vstar": (1, "single", 0.0, 16, 1.0, None),
     "mcq": (8, "confidence", 1.0, 64, None, 262_144),
     "tvg": (1, "single", 0.0, None, None, None),
+}
+RELEASE: dict[str, tuple[Preset, float, int, str | None]] = {  # + rep. penalty, max_tokens
+    "vstar": ((1, "single", 0.0, 16, 1.0, 1_000_000), 1.05, 2048, None),
+    "mcq": ((1, "single", 0.0, 64, None, 262_144), 1.05, 8192, "mcq-video"),
 }
 
 
@@ -45,8 +53,24 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--judge-model", default="Qwen/Qwen2.5-72B-Instruct")
     v.add_argument("--judge-api-key", default=os.environ.get("O3_JUDGE_API_KEY", "EMPTY"))
     v.add_argument("--box-source", choices=["auto", "answer", "evidence"], default="auto")
+    v.add_argument("--protocol", choices=["release", "serving"], default="release",
+                   help="release: each chain step exactly as the release's V-STAR script "
+                   "sends it (default); serving: the served prompt with our wording")
+    v.add_argument("--no-think", action="store_true",
+                   help="the script without --think_mode (release protocol)")
+    v.add_argument("--judge-prompt", type=Path,
+                   help="file with the judge's system prompt (e.g. the benchmark's own)")
+    v.add_argument("--judge-template", type=Path, help="file with the judge's user message, "
+                   "with {question}, {truth} and {candidate} placeholders")
     m = _common(sub.add_parser("mcq", help="VideoMME / WorldSense / VideoMMMU, Table 13"))
     m.add_argument("--format", choices=MCQ_FORMATS, required=True)
+    m.add_argument("--protocol", choices=["release", "serving"], default="release",
+                   help="release: the release's MCQ preset (mcq-video prompt, 64 frames, "
+                   "262,144 px, greedy, N=1); serving: the served prompt, N=8 voting")
+    m.add_argument("--asr-dir", type=Path, help="folder of `<video file>.txt` transcripts, "
+                   "placed whole as the release's VideoMME loader does (release protocol)")
+    m.add_argument("--subtitles-dir", type=Path, help="folder of `<video stem>.srt|.vtt` "
+                   "files: the cues on screen at the fed frames go into the prompt")
     _common(sub.add_parser("tvg", help="TVGBench: mIoU and R1@0.3/0.5/0.7"))
     return p
 
@@ -80,19 +104,40 @@ def request_options(args: argparse.Namespace) -> RequestOptions:
     """The benchmark's defaults, each overridden by its flag; `--fps` alone keeps the
     benchmark's frame count as the cap, `--num-frames` alone keeps its fps (`--fps 0`
     drops it: uniform frames)."""
-    n, voting, temp, frames, fps, pixels = DEFAULTS[args.bench]
+    release = getattr(args, "protocol", "serving") == "release" and args.bench in RELEASE
+    preset, penalty, max_tokens, protocol = (
+        RELEASE[args.bench] if release else (DEFAULTS[args.bench], None, None, None))
+    n, voting, temp, frames, fps, pixels = preset
     return RequestOptions(
         n=args.n or n, voting=args.voting or voting,
         temperature=temp if args.temperature is None else args.temperature,
-        top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed,
+        top_p=args.top_p, max_tokens=args.max_tokens or max_tokens, seed=args.seed,
         num_frames=args.num_frames or frames,
         fps=fps if args.fps is None else (args.fps or None),
-        max_pixels=args.max_pixels or pixels)
+        max_pixels=args.max_pixels or pixels, repetition_penalty=penalty, protocol=protocol,
+        grid="vstar-release" if release and args.bench == "vstar" else None)
+
+
+def protocol_note(args: argparse.Namespace, opts: RequestOptions) -> str:
+    """The report line saying which prompt protocol ran."""
+    if args.bench == "vstar":
+        what = ("the release's V-STAR script prompts (server protocols vstar-*, "
+                f"{'think' if not args.no_think else 'no-think'} mode)"
+                if args.protocol == "release" else "the served prompt (rl), our wording")
+        return f"> Protocol: `{args.protocol}`: {what}."
+    proto = opts.protocol or "rl"
+    return f"> Protocol: `{getattr(args, 'protocol', 'serving')}` (server prompt `{proto}`)."
 
 
 def make_judge(args: argparse.Namespace) -> Judge:
     if args.judge_url:
-        return OpenAIJudge(args.judge_url, args.judge_model, api_key=args.judge_api_key)
+        kwargs = {}
+        if args.judge_prompt:
+            kwargs["system_prompt"] = args.judge_prompt.read_text(encoding="utf-8")
+        if args.judge_template:
+            kwargs["user_template"] = args.judge_template.read_text(encoding="utf-8")
+        return OpenAIJudge(args.judge_url, args.judge_model, api_key=args.judge_api_key,
+                           **kwargs)
     print("warning: no --judge-url: using the OFFLINE lenient string judge; the report "
           "is labelled as such", file=sys.stderr)
     return LenientJudge()
@@ -117,14 +162,16 @@ async def _vstar(args: argparse.Namespace, store: ResultStore, service: GatewayS
     items = load_vstar(args.data, args.videos)[: args.limit]
     judge = make_judge(args)
     if not args.report_only:
-        cfg = vstar.VStarConfig(opts, args.box_source, args.concurrency, progress)
+        cfg = vstar.VStarConfig(opts, args.box_source, args.concurrency, progress,
+                                args.protocol, not args.no_think)
         await vstar.run_vstar(items, service, judge, store, cfg)
     records = store.load()
     scored = vstar.score_records(items, records)
     summary = vstar.summarize_run(items, store)
     vstar.dump_rows(vstar.per_sample_rows(items, store), args.out / "scores.jsonl")
     failed = _failed(records, [i.key for i in items])
-    head = [*report.notes(offline_judge=judge.offline, tiny=_tiny(records), failed=failed),
+    head = [protocol_note(args, opts),
+            *report.notes(offline_judge=judge.offline, tiny=_tiny(records), failed=failed),
             *report.vstar_plots(scored, args.out)]
     _emit(args.out, summary, report.vstar_markdown(summary, judge=judge.name, head=head))
     return 3 if failed else 0
@@ -134,10 +181,12 @@ async def _mcq(args: argparse.Namespace, store: ResultStore, service: GatewaySer
                opts: RequestOptions, progress: bool) -> int:
     items = load_mcq(args.format, args.data, args.videos)[: args.limit]
     if not args.report_only:
-        await mcq.run_mcq(items, service, store, mcq.McqConfig(opts, args.concurrency, progress))
+        cfg = mcq.McqConfig(opts, args.concurrency, progress, args.asr_dir, args.subtitles_dir)
+        await mcq.run_mcq(items, service, store, cfg)
     records = store.load()
     summary = mcq.summarize_mcq(items, records)
-    head = report.notes(tiny=_tiny(records), failed=summary.failed)
+    head = [protocol_note(args, opts), *report.notes(tiny=_tiny(records),
+                                                     failed=summary.failed)]
     _emit(args.out, summary, report.mcq_markdown(summary, fmt=args.format, n=opts.n, head=head))
     return 3 if summary.failed else 0
 

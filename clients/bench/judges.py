@@ -4,7 +4,9 @@
   Qwen2.5-72B-Instruct as in the paper, or any other), reached with the official
   `openai` client, greedy (temperature 0). The prompt follows the benchmark's rubric
   (0 no similarity ... 3 complete similarity, reply with one integer), in our own
-  words; pass `system_prompt` to use another wording verbatim.
+  words; pass `system_prompt` / `user_template` (`{question}`, `{truth}`,
+  `{candidate}`) to use another wording verbatim, e.g. the benchmark's own (the CLI's
+  `--judge-prompt FILE` / `--judge-template FILE`).
 - `LenientJudge`: an OFFLINE string judge for machines without a judge model. It is
   NOT the benchmark's judge, and every report produced with it says so
   (`Judge.offline`). Rules, on `service.inference.normalize` forms: identical -> 3;
@@ -92,6 +94,7 @@ class OpenAIJudge:
         *,
         api_key: str = "EMPTY",
         system_prompt: str = SYSTEM_PROMPT,
+        user_template: str = USER_TEMPLATE,
         max_tokens: int = 16,
         timeout: float = 120.0,
     ) -> None:
@@ -100,6 +103,7 @@ class OpenAIJudge:
         self._client = AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout)
         self._model = model
         self._system = system_prompt
+        self._user = user_template
         self._max_tokens = max_tokens
 
     @property
@@ -111,7 +115,7 @@ class OpenAIJudge:
         return False
 
     async def judge(self, question: str, truth: str, candidate: str) -> Judgement:
-        user = USER_TEMPLATE.format(question=question, truth=truth, candidate=candidate)
+        user = self._user.format(question=question, truth=truth, candidate=candidate)
         response = await self._client.chat.completions.create(
             model=self._model,
             messages=[{"role": "system", "content": self._system},

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from clients.bench.datasets import McqItem
@@ -23,6 +24,7 @@ from clients.bench.metrics import accuracy, accuracy_by
 from clients.bench.runner import Keyed, Record, ResultStore, RunStats, run_all
 from clients.bench.service import ReasonService, RequestOptions
 from clients.sdk import ReasonResult
+from service.grounding.protocols import mcq_video_text, with_transcript
 from service.grounding.types import ParsedTrace, TaskType
 from service.inference.normalize import normalize_answer
 from service.inference.types import VotingMode
@@ -46,6 +48,28 @@ class McqConfig:
     opts: RequestOptions = field(default_factory=_default_opts)
     concurrency: int = 2
     progress: bool = True
+    asr_dir: Path | None = None        # `<video file>.txt` whole transcripts (the release's)
+    subtitles_dir: Path | None = None  # `<video stem>.srt|.vtt`, placed by frame time
+
+
+def item_prompt(item: McqItem, cfg: McqConfig) -> dict[str, Any] | None:
+    """Per-item prompt fields: the release's whole-transcript text (`asr_dir`, sent as
+    the `instruction` of the mcq-video protocol, exactly the VideoMME loader's) or a
+    subtitle file (`subtitles_dir`). A missing transcript is the loader's "no audio
+    transcripts" text; a missing subtitle file sends none."""
+    if item.video is None:
+        return None
+    if cfg.asr_dir is not None:
+        path = cfg.asr_dir / f"{item.video.name}.txt"
+        asr = path.read_text(encoding="utf-8") if path.is_file() else ""
+        text = mcq_video_text(item.question, list(item.options or ()))
+        return {"protocol": "mcq-video", "instruction": with_transcript(text, asr)}
+    if cfg.subtitles_dir is not None:
+        for ext in (".srt", ".vtt"):
+            path = cfg.subtitles_dir / f"{item.video.stem}{ext}"
+            if path.is_file():
+                return {"subtitles": path.read_text(encoding="utf-8")}
+    return None
 
 
 def answers_by_mode(result: ReasonResult, task: TaskType) -> dict[str, str | None]:
@@ -76,13 +100,14 @@ async def run_sample(item: McqItem, service: ReasonService, cfg: McqConfig) -> R
     task = TaskType.MCQ if item.options else TaskType.FREE_FORM
     result = await service.reason(vid, item.question, task=task.value, opts=cfg.opts,
                                   options=list(item.options) if item.options else None,
-                                  return_traces=True)
+                                  return_traces=True, prompt=item_prompt(item, cfg))
     answers = answers_by_mode(result, task)
     return {
         "video_id": vid, "answers": answers, "truth": item.answer, "groups": item.groups,
         "correct": {m: is_correct(item, answers[m]) for m in MODES},
         "n_traces": len(result.traces or []), "confidence": result.confidence,
         "random_tiny_model": result.random_tiny_model, "model": result.model,
+        "protocol": result.protocol,
     }
 
 

@@ -36,9 +36,14 @@ class RequestOptions:
     num_frames: int | None = None
     fps: float | None = None
     max_pixels: int | None = None
+    repetition_penalty: float | None = None
+    grid: str | None = None      # "vstar-release": the V-STAR script's frame choice
+    protocol: str | None = None  # the server's prompt protocol (None: its default, rl)
 
     def sampling(self) -> dict[str, Any]:
         out: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p}
+        if self.repetition_penalty is not None:
+            out["repetition_penalty"] = self.repetition_penalty
         if self.max_tokens is not None:
             out["max_tokens"] = self.max_tokens
         if self.seed is not None:
@@ -47,7 +52,7 @@ class RequestOptions:
 
     def frames(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name in ("num_frames", "fps", "max_pixels"):
+        for name in ("num_frames", "fps", "max_pixels", "grid"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -66,6 +71,7 @@ class ReasonService(Protocol):
         opts: RequestOptions,
         options: list[str] | None = None,
         return_traces: bool = False,
+        prompt: dict[str, Any] | None = None,
     ) -> ReasonResult: ...
 
 
@@ -94,7 +100,11 @@ class GatewayService:
         opts: RequestOptions,
         options: list[str] | None = None,
         return_traces: bool = False,
+        prompt: dict[str, Any] | None = None,
     ) -> ReasonResult:
+        """`prompt`: protocol and overrides of this request; `opts.protocol` is the
+        run's protocol where the request names none."""
+        fields = ({"protocol": opts.protocol} if opts.protocol else {}) | (prompt or {})
         return await self.client.reason(
             video_id,
             question,
@@ -105,4 +115,5 @@ class GatewayService:
             sampling=opts.sampling(),
             frames=opts.frames() or None,
             return_traces=return_traces,
+            prompt=fields or None,
         )

@@ -8,8 +8,14 @@ Per sample (one uploaded video, five requests, in this order):
   chain 2   where      free-form  `spatial_question_2`, told how many boxes to give
             when       temporal   `temporal_question`, told the TRUE boxes (original
                                   pixels, with the video's resolution)
-The wording follows the V-STaR reference inference and the Open-o3 evaluation (our
-own phrasing; the served model's system prompt already asks for think/answer tags).
+Two protocols (`VStarConfig.protocol`):
+- `release` (default): each step is sent EXACTLY as the release's V-STAR script
+  (`eval/test/test_vstar_multi_images.py`, think mode) builds it: server protocol
+  `vstar-<step>` (system `You are a helpful assistant.`, its frame labels and layout)
+  with the step's text as the `instruction` override and the when steps' "This video
+  is N seconds long..." as the `preamble` (`service.grounding.protocols.vstar_step`;
+  equal to the script's text on every row of tests/golden/prompts_vstar.jsonl).
+- `serving`: the served model's own prompt (`rl`) with our phrasing of each step.
 Like the reference, the steps of a chain do not see each other's answers; only the
 ground-truth hints connect them.
 
@@ -43,6 +49,14 @@ from clients.bench.metrics import (
 )
 from clients.bench.runner import Keyed, Record, ResultStore, RunStats, run_all
 from clients.bench.service import ReasonService, RequestOptions
+from service.grounding.protocols import vstar_step, vstar_video_length
+
+STEPS = ("what", "when", "where", "where-chain2", "when-chain2")
+STEP_TASKS = {"what": "free-form", "when": "temporal", "where": "free-form",
+              "where-chain2": "free-form", "when-chain2": "temporal"}
+STEP_QUESTIONS = {"what": "question", "when": "temporal_question",
+                  "where": "spatial_question", "where-chain2": "spatial_question_2",
+                  "when-chain2": "temporal_question"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,8 @@ class VStarConfig:
     box_source: BoxSource = "auto"
     concurrency: int = 2
     progress: bool = True
+    protocol: str = "release"   # "release": the script's prompts; "serving": ours
+    think: bool = True          # the script's --think_mode (release protocol only)
 
 
 # ---- prompts ---------------------------------------------------------------------------
@@ -101,17 +117,10 @@ async def run_sample(
     if item.video is None:
         raise FileNotFoundError(f"no video file for vid {item.vid!r}")
     vid = await service.video_id(item.video)
-    r, length, opts = item.raw, item.length_s, cfg.opts
-    true_boxes = [list(g.box) for g in item.gt_boxes]
-
-    async def ask(question: str, task: str) -> Any:
-        return await service.reason(vid, question, task=task, opts=opts)
-
-    what = await ask(what_prompt(r), "free-form")
-    when1 = await ask(when_prompt(r, length), "temporal")
-    where1 = await ask(where_prompt(r), "free-form")
-    where2 = await ask(where_prompt_2(r, len(true_boxes)), "free-form")
-    when2 = await ask(when_prompt_2(r, length, true_boxes), "temporal")
+    r = item.raw
+    ask = release_step if cfg.protocol == "release" else serving_step
+    answers = {step: await ask(service, vid, item, step, cfg) for step in STEPS}
+    what, when1, where1, where2, when2 = (answers[s] for s in STEPS)
     boxes1, src1 = boxes_of(where1, cfg.box_source)
     boxes2, src2 = boxes_of(where2, cfg.box_source)
     answer = (what.answer or "").strip()
@@ -130,7 +139,37 @@ async def run_sample(
                 "spatial_2": where2.answer, "temporal_2": when2.answer},
         "random_tiny_model": what.random_tiny_model,
         "model": what.model,
+        "protocol": cfg.protocol,
     }
+
+
+def annotation_boxes(r: Mapping[str, Any]) -> list[list[Any]]:
+    """The record's true boxes as the script lists them (its own numbers, unconverted)."""
+    return [[b["xmin"], b["ymin"], b["xmax"], b["ymax"]] for b in r.get("bboxes") or []]
+
+
+async def release_step(service: ReasonService, vid: str, item: VStarItem, step: str,
+                       cfg: VStarConfig) -> Any:
+    """One chain step as the release's script sends it (see the module docstring)."""
+    r = item.raw
+    length = vstar_video_length(float(r["frame_count"]), float(r["fps"]))
+    texts = vstar_step(step, r, annotation_boxes(r), think=cfg.think, video_length=length)
+    prompt = {"protocol": f"vstar-{step}"} | {k: v for k, v in texts.items() if v is not None}
+    return await service.reason(vid, str(r[STEP_QUESTIONS[step]]), task=STEP_TASKS[step],
+                                opts=cfg.opts, prompt=prompt)
+
+
+async def serving_step(service: ReasonService, vid: str, item: VStarItem, step: str,
+                       cfg: VStarConfig) -> Any:
+    """One chain step through the served model's own prompt, in our phrasing."""
+    r, length = item.raw, item.length_s
+    true_boxes = [list(g.box) for g in item.gt_boxes]
+    question = {"what": lambda: what_prompt(r), "when": lambda: when_prompt(r, length),
+                "where": lambda: where_prompt(r),
+                "where-chain2": lambda: where_prompt_2(r, len(true_boxes)),
+                "when-chain2": lambda: when_prompt_2(r, length, true_boxes)}[step]()
+    return await service.reason(vid, question, task=STEP_TASKS[step], opts=cfg.opts,
+                                prompt={"protocol": "rl"})
 
 
 # ---- the run ---------------------------------------------------------------------------

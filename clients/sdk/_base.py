@@ -61,6 +61,7 @@ class ReasonOptions:
     sampling: dict[str, Any] | None = None
     frames: dict[str, Any] | None = None
     return_traces: bool = False
+    prompt: dict[str, Any] | None = None  # protocol and prompt overrides (top-level fields)
 
     def body(
         self, question: str, video_id: str | None, video_url: str | None, async_: bool
@@ -79,6 +80,7 @@ class ReasonOptions:
             frames=self.frames,
             return_traces=self.return_traces,
             async_=async_,
+            prompt=self.prompt,
         )
 
 

@@ -119,8 +119,12 @@ def reason_body(
     frames: dict[str, Any] | None = None,
     return_traces: bool = False,
     async_: bool = False,
+    prompt: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON body of `POST /v1/reason`; unset options are left to the server."""
+    """The JSON body of `POST /v1/reason`; unset options are left to the server.
+
+    `prompt`: the protocol and prompt overrides, sent as top-level fields (`protocol`,
+    `system`, `instruction`, `preamble`, `subtitles`, `video_subtitles`; docs/API.md)."""
     body: dict[str, Any] = {
         "video_id": video_id,
         "video_url": video_url,
@@ -134,6 +138,7 @@ def reason_body(
         "sampling": sampling,
         "frames": frames,
     }
+    body |= {k: v for k, v in (prompt or {}).items() if k not in body}
     body = {k: v for k, v in body.items() if v is not None}
     body["return_traces"] = return_traces
     body["async"] = async_

@@ -88,6 +88,7 @@ class Client(BaseClient):
         frames: dict[str, Any] | None = None,
         return_traces: bool = False,
         async_: bool = False,
+        prompt: dict[str, Any] | None = None,
         upload_progress: ProgressCallback | None = None,
         job_progress: JobProgress | None = None,
         poll: float = 0.5,
@@ -96,7 +97,8 @@ class Client(BaseClient):
         """Answer `question` about `video` (path, bytes, file, video id or URL).
 
         With `async_=True`, or when the server chooses to queue the request (202), the
-        job is polled every `poll` seconds until it ends.
+        job is polled every `poll` seconds until it ends. `prompt`: the prompt protocol
+        and overrides (`{"protocol": "vstar-when", "instruction": ...}`).
         """
         opts = ReasonOptions(
             options,
@@ -108,6 +110,7 @@ class Client(BaseClient):
             sampling,
             frames,
             return_traces,
+            prompt,
         )
         out = self._submit(video, question, opts, async_, upload_progress)
         if isinstance(out, ReasonResult):

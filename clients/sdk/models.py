@@ -110,6 +110,7 @@ class ReasonResult(_Wire):
     random_tiny_model: bool = False
     video_id: str | None = None
     task: str = "free-form"
+    protocol: str = "rl"
     answer: str | None = None
     confidence: float = 0.0
     abstained: bool = False

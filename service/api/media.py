@@ -13,12 +13,18 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from PIL import Image
+
+from service.grounding.subtitles import Cue
+from service.grounding.types import FrameSetMeta
+from service.inference.images import ImageDataError, from_data_url
 from service.settings import Settings
 from service.video.frameset import FrameSet
-from service.video.policy import FramePolicy
+from service.video.policy import FramePolicy, fit_size
 from service.video.probe import VideoInfo, VideoLimits, probe_video
 from service.video.sampler import sample_video
 from service.video.store import StoredVideo, VideoStore
+from service.video.subtitles import read_subtitle_stream
 
 
 class Media:
@@ -54,3 +60,19 @@ class Media:
         sampled = await asyncio.to_thread(sample_video, self.path(video_id), policy,
                                           self.limits, info)
         return sampled.frameset
+
+    async def subtitles(self, video_id: str) -> tuple[Cue, ...]:
+        """The cues of the video's own subtitle stream (422 when it has none)."""
+        return tuple(await asyncio.to_thread(read_subtitle_stream, self.path(video_id)))
+
+
+def still_frameset(data_url: str, policy: FramePolicy) -> FrameSet:
+    """A still image (data: URL) as a one-frame set: resized (bicubic) to the policy's
+    pixel budget, `still=True` (image prompt), time 0. Raises `ImageDataError` (400)."""
+    image = from_data_url(data_url)
+    try:
+        fed = fit_size(image.width, image.height, policy.min_pixels, policy.max_pixels)
+    except ValueError as exc:  # an aspect ratio Qwen2.5-VL cannot take
+        raise ImageDataError(str(exc)) from exc
+    meta = FrameSetMeta(times=(0.0,), fed_size=fed, orig_size=image.size, still=True)
+    return FrameSet([image.resize(fed, Image.Resampling.BICUBIC)], meta)

@@ -5,7 +5,8 @@ it arrives (`request.stream()`), so memory stays at one network chunk whatever t
 upload size (Starlette's `request.form()` would spool the whole file first).
 `file_chunks()` yields the bytes of the one file part named `file`; text fields,
 wherever they sit in the body, are collected into `fields` (capped in size) once the
-iterator is exhausted.
+iterator is exhausted. File parts named in `text_files` (a subtitle file) are small
+text: they are collected like text fields, under the same cap.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ def boundary_of(content_type: str) -> bytes:
 
 
 class StreamingForm:
-    def __init__(self, request: Request, file_field: str = "file") -> None:
+    def __init__(self, request: Request, file_field: str = "file",
+                 text_files: tuple[str, ...] = ()) -> None:
         self.request = request
         self.file_field = file_field
+        self.text_files = text_files
         self.fields: dict[str, list[str]] = {}
         self.saw_file = False
         self._pending: list[bytes] = []
@@ -60,7 +63,7 @@ class StreamingForm:
     def _headers_done(self) -> None:
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
         name = params.get(b"name", b"").decode("utf-8", "replace")
-        is_file = b"filename" in params
+        is_file = b"filename" in params and name not in self.text_files
         if is_file and (name != self.file_field or self.saw_file):
             raise ApiError(400, "unexpected_file", f"one file part named {self.file_field!r} "
                            "is accepted", param=name or "file")

@@ -1,14 +1,15 @@
-"""The ONE prompt builder (SPEC sections 1-2, 4.3), shared by the service and training.
+"""The ONE prompt builder (SPEC sections 1-2, 4.3, 6), shared by the service and training.
 
 It owns: the system prompts (verbatim from the released training code), the frame
-label, task detection, and the two renderers of the neutral `Prompt` structure.
+label, task detection, the layout of every protocol (`protocols.Protocol`), and the
+two renderers of the neutral `Prompt` structure.
 
-User turn layout (the model-visible text, for a Qwen chat template, where each image
-slot renders as `<|vision_start|><|image_pad|><|vision_end|>`):
+User turn layout under the serving default `rl` (the RL stage's format; for a Qwen chat
+template, where each image slot renders as `<|vision_start|><|image_pad|><|vision_end|>`):
 
     Frame 1 at 0.0s: <image>
     Frame 2 at 2.1s: <image>
-    The video is in total 33 seconds.      (only with add_duration_line)
+    The video is in total 33 seconds.      (every video task)
     {question}
     A. ...                                 (MCQ options, when given separately)
 
@@ -19,26 +20,51 @@ user content strictly alternates text / image, and both renderers (OpenAI
 token text under the Qwen2.5-VL template, which concatenates content parts with no
 separator.
 
+Other protocols (`PromptSpec.protocol`), each equal to the release's own text (golden
+tables in tests/golden/): `released` (RL trainer: `index / sample_fps` labels, key frames
+in whole seconds), `sft` (SFT collator: `at {t}:` labels outside grounded QA,
+`Question: ` prefix, no duration line for grounded QA, shorter system prompts),
+`vstar-*` (the V-STAR script: `You are a helpful assistant.`, one user text per chain
+step) and `mcq-video` (VideoMME loader text, no frame labels). Per-request overrides
+(`system`, `instruction`, `preamble`) and subtitles apply to every protocol.
+
 Task detection (`detect_task`): an explicit task always wins; otherwise options
 passed separately, or at least two option lines (`A. ...`, `(B) ...`, `C) ...`) in the
 question, mean MCQ; everything else is free-form. Temporal grounding is NEVER
 guessed from wording ("when does ..." is also an ordinary free-form question the
 model answers with evidence); a client asks for it explicitly.
 
-Image-only prompts (`build_image_prompt`, the STGR `visual QA` records): one image
-slot, then the question, no frame label and no duration line; the system prompt is the
-task's usual one (free-form for visual QA, as the released RL code trains it).
+Image prompts (`build_image_prompt`, the STGR `visual QA` records and image requests):
+one image slot, then the question, no frame label and no duration line; the system
+prompt is the release's IMAGE prompt in every protocol (answer = `<obj>..</obj><box>..`).
 
-Invariants: `ImagePart.index` values run 0..n-1 in order; label `i` starts at 1 and
-the time is rounded to one decimal.
+Invariants: `ImagePart.index` values run 0..n-1 in order; label `i` starts at 1; `rl`
+labels round the true time to one decimal.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from service.grounding.protocols import (
+    HELPFUL_SYSTEM_PROMPT,
+    IMAGE_SYSTEM_PROMPT,
+    NEEDS_INSTRUCTION,
+    SFT_GROUNDED_TASK,
+    SFT_IMAGE_SYSTEM_PROMPT,
+    SFT_QUESTION_PREFIX,
+    SFT_SYSTEM_PROMPTS,
+    TRAINING_PROTOCOLS,
+    Protocol,
+    mcq_video_text,
+    vstar_what_text,
+    vstar_when_preamble,
+    vstar_when_text,
+    with_transcript,
+)
 from service.grounding.types import ImagePart, Prompt, PromptPart, TaskType, TextPart
 
 # ---- system prompts (verbatim, including the released code's quote quirks) ---------
@@ -188,6 +214,39 @@ def _lettered(i: int, option: str) -> str:
 # ---- the main prompt --------------------------------------------------------------------
 
 
+class PromptError(ValueError):
+    """A protocol cannot build this prompt (a missing override, a task the stage lacks)."""
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """How to build a prompt beyond the question: the protocol and its inputs.
+
+    - `system` replaces the system prompt; `instruction` replaces the text after the
+      frames (the question block); `preamble` is text before the frames.
+    - `subtitles`: transcript text (lines already chosen for the frames) placed before
+      the question block with the release's wrapper (`protocols.with_transcript`).
+    - `dataset_task`: an STGR task name; picks the released format of that task
+      (training); None: derived from the task type.
+    - `key_frames`: positions in `times` that are annotated key frames (labels differ
+      under `released` and `sft`).
+    - `sample_fps`: under `released` / `sft`, the release's `index / sample_fps` label
+      arithmetic (and duration `int(n / sample_fps)`); None: the given times.
+    """
+
+    protocol: Protocol = Protocol.RL
+    system: str | None = None
+    instruction: str | None = None
+    preamble: str | None = None
+    subtitles: str | None = None
+    dataset_task: str | None = None
+    key_frames: frozenset[int] = frozenset()
+    sample_fps: float | None = None
+
+
+DEFAULT_SPEC = PromptSpec()
+
+
 def frame_label(i: int, t: float) -> str:
     """`Frame {i} at {t:.1f}s: ` (i counts from 1)."""
     return f"Frame {i} at {t:.1f}s: "
@@ -204,24 +263,156 @@ def build_prompt(
     task: TaskType | None = None,
     options: Sequence[str] | None = None,
     duration: float | None = None,
-    add_duration_line: bool = False,
+    add_duration_line: bool | None = None,
+    spec: PromptSpec = DEFAULT_SPEC,
 ) -> Prompt:
-    """System prompt for the task; user turn = labelled frame slots, duration, question."""
+    """System prompt + user turn (labelled frame slots, duration, question) for a protocol.
+
+    `add_duration_line` None: the protocol's rule (`rl`/`released`: every video task;
+    `sft`: all but grounded free-form; benchmarks: never).
+    """
     resolved = detect_task(question, options, task)
     with_options = bool(options) or len(option_letters_in(question)) >= 2
-    parts: list[PromptPart] = []
-    for i, t in enumerate(times):
-        parts.append(TextPart(("\n" if i else "") + frame_label(i + 1, t)))
-        parts.append(ImagePart(i))
-    tail = [format_question(question, options)]
-    if add_duration_line and duration is not None:
-        tail.insert(0, duration_line(duration))
-    parts.append(TextPart(("\n" if times else "") + "\n".join(tail)))
-    return Prompt(
-        system=system_prompt(resolved, with_options=with_options),
-        user=tuple(parts),
-        task=resolved,
-    )
+    p = spec.protocol
+    if p in TRAINING_PROTOCOLS:
+        dtask = spec.dataset_task or default_dataset_task(resolved, with_options)
+        system = _training_system(p, resolved, with_options, dtask)
+        pieces = _training_user(question, options, times, duration, add_duration_line, dtask, spec)
+    elif p is Protocol.MCQ_VIDEO:
+        system = HELPFUL_SYSTEM_PROMPT
+        pieces = _mcq_user(question, options, len(times), spec)
+    else:
+        system = HELPFUL_SYSTEM_PROMPT
+        pieces = _vstar_user(question, times, duration, spec)
+    return Prompt(system=spec.system if spec.system is not None else system,
+                  user=_merge(pieces), task=resolved)
+
+
+def default_dataset_task(task: TaskType, with_options: bool) -> str:
+    """The STGR task whose format a served task uses under `released` / `sft`."""
+    if task is TaskType.TEMPORAL:
+        return "temporal QA (MCQ)" if with_options else "temporal QA"
+    return "General video QA MCQ" if task is TaskType.MCQ else SFT_GROUNDED_TASK
+
+
+def _training_system(p: Protocol, task: TaskType, with_options: bool, dtask: str) -> str:
+    if p is not Protocol.SFT:
+        return system_prompt(DATASET_TASKS.get(dtask, task), with_options=with_options
+                             or dtask == "temporal QA (MCQ)")
+    if dtask not in SFT_SYSTEM_PROMPTS:
+        raise PromptError(f"the SFT stage has no format for task {dtask!r}")
+    return SFT_SYSTEM_PROMPTS[dtask]
+
+
+_Piece = str | ImagePart
+
+
+def _training_user(
+    question: str, options: Sequence[str] | None, times: Sequence[float],
+    duration: float | None, add_duration_line: bool | None, dtask: str, spec: PromptSpec,
+) -> list[_Piece]:
+    p = spec.protocol
+    grounded_sft = p is Protocol.SFT and dtask == SFT_GROUNDED_TASK
+    pieces: list[_Piece] = [spec.preamble] if spec.preamble else []
+    labels = _training_labels(times, spec, with_s=not (p is Protocol.SFT and not grounded_sft))
+    for k, label in enumerate(labels):
+        pieces += [label, ImagePart(k), "\n"]
+    wants_line = not grounded_sft if add_duration_line is None else add_duration_line
+    if wants_line and times:
+        seconds = _released_duration(times, duration, spec)
+        if seconds is not None:
+            pieces.append(duration_line(seconds) + "\n")
+    if spec.instruction is not None:
+        text = spec.instruction
+    elif p is Protocol.RL:
+        text = format_question(question, options)
+    else:
+        prefix = "" if dtask == SFT_GROUNDED_TASK or p is Protocol.RELEASED else SFT_QUESTION_PREFIX
+        text = prefix + _raw_question(question, options)
+    pieces.append(text if spec.subtitles is None else with_transcript(text, spec.subtitles))
+    return pieces
+
+
+def _training_labels(times: Sequence[float], spec: PromptSpec, *, with_s: bool) -> list[str]:
+    """Frame labels: ours (`rl`: true times, one decimal) or the release's arithmetic."""
+    if spec.protocol is Protocol.RL:
+        return [frame_label(k + 1, t) for k, t in enumerate(times)]
+    unit, labels, uniform = ("s" if with_s else ""), [], 0
+    for k, t in enumerate(times):
+        if k in spec.key_frames:  # RL trainer: whole seconds; SFT: the annotated value
+            value = str(round(t)) if spec.protocol is Protocol.RELEASED else str(t)
+        else:
+            value = str(round(uniform / spec.sample_fps if spec.sample_fps else t, 1))
+            uniform += 1
+        labels.append(f"Frame {k + 1} at {value}{unit}: ")
+    return labels
+
+
+def _released_duration(
+    times: Sequence[float], duration: float | None, spec: PromptSpec
+) -> float | None:
+    if spec.protocol is not Protocol.RL and spec.sample_fps:
+        return (len(times) - len(spec.key_frames)) / spec.sample_fps
+    return duration
+
+
+def _raw_question(question: str, options: Sequence[str] | None) -> str:
+    """The question as the release sends it: unstripped, options on their own lines."""
+    if not options:
+        return question
+    return question + "\n" + "\n".join(_lettered(i, o.strip()) for i, o in enumerate(options))
+
+
+def _mcq_user(
+    question: str, options: Sequence[str] | None, n_frames: int, spec: PromptSpec
+) -> list[_Piece]:
+    pieces: list[_Piece] = [spec.preamble] if spec.preamble else []
+    pieces += [ImagePart(k) for k in range(n_frames)]
+    lettered = [_lettered(i, o.strip()) for i, o in enumerate(options or ())]
+    text = spec.instruction if spec.instruction is not None else mcq_video_text(question, lettered)
+    pieces.append(text if spec.subtitles is None else with_transcript(text, spec.subtitles))
+    return pieces
+
+
+def _vstar_user(
+    question: str, times: Sequence[float], duration: float | None, spec: PromptSpec
+) -> list[_Piece]:
+    p = spec.protocol
+    if p in NEEDS_INSTRUCTION and spec.instruction is None:
+        raise PromptError(f"protocol {p} needs `instruction` (its text uses annotation data)")
+    if p is Protocol.VSTAR_WHEN_CHAIN2 and spec.preamble is None:
+        raise PromptError(f"protocol {p} needs `preamble` (the video's length and resolution)")
+    preamble = spec.preamble
+    if preamble is None and p is Protocol.VSTAR_WHEN:
+        preamble = vstar_when_preamble(round(duration or 0.0, 2))
+    pieces: list[_Piece] = [preamble] if preamble else []
+    for k, t in enumerate(times):
+        pieces += [f"Frame {k + 1} at {round(t, 1)}s: ", ImagePart(k), "\n"]
+    if p is not Protocol.VSTAR_WHAT:
+        pieces.append("\n")  # the script's placeholder is followed by a newline
+    if spec.instruction is not None:
+        text = spec.instruction
+    else:
+        text = vstar_what_text(question) if p is Protocol.VSTAR_WHAT else vstar_when_text(question)
+    pieces.append(text if spec.subtitles is None else with_transcript(text, spec.subtitles))
+    return pieces
+
+
+def _merge(pieces: Sequence[_Piece]) -> tuple[PromptPart, ...]:
+    """Consecutive strings -> one TextPart (empty text dropped); image slots kept."""
+    out: list[PromptPart] = []
+    buf = ""
+    for piece in pieces:
+        if isinstance(piece, str):
+            buf += piece
+            continue
+        if buf:
+            out.append(TextPart(buf))
+            buf = ""
+        out.append(piece)
+    if buf or not out:
+        out.append(TextPart(buf))
+    return tuple(out)
 
 
 def build_image_prompt(
@@ -229,19 +420,24 @@ def build_image_prompt(
     *,
     task: TaskType | None = None,
     options: Sequence[str] | None = None,
+    spec: PromptSpec = DEFAULT_SPEC,
 ) -> Prompt:
-    """System prompt for the task; user turn = ONE image slot, then the question.
+    """The image prompt (STGR `visual QA`): ONE image slot, then the question.
 
-    No frame label and no time: a still image has none. Rendered for Qwen as
-    `<|vision_start|><|image_pad|><|vision_end|>{question}` (the standard image-then-text
-    layout of an image question).
+    Every protocol uses the release's image system prompt (the SFT stage's under `sft`),
+    whose answer is `<obj>name</obj><box>[x1,y1,x2,y2]</box>`; no frame label, no time.
+    Rendered for Qwen as `<|vision_start|><|image_pad|><|vision_end|>{question}`.
     """
     resolved = detect_task(question, options, task)
-    with_options = bool(options) or len(option_letters_in(question)) >= 2
-    parts: tuple[PromptPart, ...] = (ImagePart(0), TextPart(format_question(question, options)))
-    return Prompt(
-        system=system_prompt(resolved, with_options=with_options), user=parts, task=resolved
-    )
+    if spec.instruction is not None:
+        text = spec.instruction
+    elif spec.protocol is Protocol.RL:
+        text = format_question(question, options)
+    else:
+        text = _raw_question(question, options)
+    system = SFT_IMAGE_SYSTEM_PROMPT if spec.protocol is Protocol.SFT else IMAGE_SYSTEM_PROMPT
+    return Prompt(system=spec.system if spec.system is not None else system,
+                  user=(ImagePart(0), TextPart(text)), task=resolved)
 
 
 # ---- renderers ----------------------------------------------------------------------------

@@ -94,6 +94,7 @@ class FrameSetMeta:
     - `rotation`: degrees clockwise (0, 90, 180, 270) the player rotates the coded
       frame for display; the fed frames are already in display orientation.
     - `duration`: the video's duration in seconds.
+    - `still`: the frame is a still image (one frame, no time): it gets the image prompt.
     """
 
     times: tuple[float, ...]
@@ -102,6 +103,7 @@ class FrameSetMeta:
     rotation: int = 0
     duration: float = 0.0
     frame_indices: tuple[int, ...] = field(default=())
+    still: bool = False
 
     @property
     def display_size(self) -> Size:

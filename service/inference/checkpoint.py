@@ -2,9 +2,10 @@
 
 Owns:
 - `inspect_checkpoint(path)`: the model id, a content revision, whether the directory
-  is the project's random tiny model, and the text context length -- read from the
-  Hugging Face layout (config.json, weights index) with json and hashlib only, so the
-  gateway can label answers without importing torch.
+  is the project's random tiny model, the text context length, and the frame policy it
+  was trained with -- read from the Hugging Face layout (config.json, weights index)
+  and `training_config.json` with json and hashlib only, so the gateway can label
+  answers without importing torch.
 - `too_long_advice(...)`: the one wording of "your prompt is too long, drop this
   many frames or shrink to this many pixels", shared by every backend.
 
@@ -13,6 +14,11 @@ Invariants:
   config.json and the weights index (sharded checkpoints), or the whole weights file
   when it is small (<= 64 MiB, e.g. the tiny model), or its safetensors header and
   size otherwise (hashing 15 GB at start-up is not an option).
+- `random_tiny_model` is true only for the UNTRAINED random build: the tiny marker
+  (config key or marker file) without a `training_config.json` (which `training/`
+  writes next to every checkpoint it trains, the tiny one included).
+- `frames` is the training run's `data` section (frame count, short-video rule, pixel
+  budget) when `training_config.json` has one; None otherwise.
 - Nothing here imports torch, transformers or PIL.
 """
 
@@ -27,12 +33,26 @@ from typing import Any
 
 TINY_MARKER_KEY = "o3_random_tiny_model"
 TINY_MARKER_FILE = "TINY_MODEL.txt"
+TRAINING_CONFIG_FILE = "training_config.json"
 PIXELS_PER_TOKEN = 28 * 28  # one merged Qwen2.5-VL vision token covers 28x28 pixels
 _SMALL_WEIGHTS = 64 * 1024 * 1024
 
 
 class CheckpointError(ValueError):
     """The directory is not a loadable Hugging Face checkpoint; the message says why."""
+
+
+@dataclass(frozen=True)
+class TrainedFrames:
+    """The frame policy a checkpoint was trained with (`training_config.json` `data`)."""
+
+    num_frames: int
+    short_video_s: float
+    short_fps: float
+    min_frames: int
+    max_frames: int
+    min_pixels: int
+    max_pixels: int
 
 
 @dataclass(frozen=True)
@@ -43,6 +63,8 @@ class CheckpointInfo:
     random_tiny_model: bool
     max_positions: int | None  # text context length, when config.json states one
     model_type: str
+    trained: bool = False  # a training run wrote training_config.json here
+    frames: TrainedFrames | None = None
 
 
 def inspect_checkpoint(path: Path | str) -> CheckpointInfo:
@@ -51,14 +73,32 @@ def inspect_checkpoint(path: Path | str) -> CheckpointInfo:
     config = _read_config(root)
     text = config.get("text_config") or {}
     max_pos = text.get("max_position_embeddings", config.get("max_position_embeddings"))
+    tiny = bool(config.get(TINY_MARKER_KEY)) or (root / TINY_MARKER_FILE).exists()
+    trained = (root / TRAINING_CONFIG_FILE).is_file()
     return CheckpointInfo(
         path=root,
         model_id=root.name,
         revision=_revision(root),
-        random_tiny_model=bool(config.get(TINY_MARKER_KEY)) or (root / TINY_MARKER_FILE).exists(),
+        random_tiny_model=tiny and not trained,
         max_positions=int(max_pos) if max_pos else None,
         model_type=str(config.get("model_type", "")),
+        trained=trained,
+        frames=trained_frames(root) if trained else None,
     )
+
+
+def trained_frames(root: Path) -> TrainedFrames | None:
+    """The `data` frame settings of `root/training_config.json`; None when absent or
+    unreadable (a checkpoint still serves with the settings' defaults)."""
+    try:
+        data = json.loads((root / TRAINING_CONFIG_FILE).read_text(encoding="utf-8"))["data"]
+        return TrainedFrames(
+            num_frames=int(data["num_frames"]), short_video_s=float(data["short_video_s"]),
+            short_fps=float(data["short_fps"]), min_frames=int(data["min_frames"]),
+            max_frames=int(data["max_frames"]), min_pixels=int(data["min_pixels"]),
+            max_pixels=int(data["max_pixels"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _read_config(root: Path) -> dict[str, Any]:

@@ -33,16 +33,21 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 
 from service.grounding.parser import parse_trace
 from service.grounding.prompt import (
+    PromptSpec,
+    build_image_prompt,
     build_prompt,
     detect_task,
     format_question,
     option_letters_in,
 )
+from service.grounding.protocols import Protocol
 from service.grounding.released import letters_for
-from service.grounding.types import ParsedTrace, TaskType
+from service.grounding.subtitles import cues_for_frames, transcript
+from service.grounding.types import FrameSetMeta, ParsedTrace, Prompt, TaskType
 from service.inference.backend import Backend, SampleResult, Usage
 from service.inference.evidence import merge_evidence
 from service.inference.released_tts import (
@@ -165,14 +170,7 @@ class Pipeline:
         opts: PipelineOptions,
         timings: StageTimings,
     ) -> SampleResult:
-        prompt = build_prompt(
-            question,
-            frames.meta.times,
-            task=kind,
-            options=options,
-            duration=frames.meta.duration,
-            add_duration_line=opts.add_duration_line,
-        )
+        prompt = frames_prompt(frames, question, kind, options, opts)
         with _timed(timings, "backend"):
             return await self.backend.sample(prompt, frames.frames, opts.n, opts.sampling)
 
@@ -247,7 +245,34 @@ class Pipeline:
             defects=_defect_codes(parsed, checks, outcome, kind, opts),
             usage_sampling=sample.usage,
             usage_verify=verify_usage,
+            protocol=str(opts.prompt.protocol),
         )
+
+
+def frames_prompt(
+    frames: FrameSet, question: str, kind: TaskType, options: Sequence[str] | None,
+    opts: PipelineOptions,
+) -> Prompt:
+    """The prompt for these frames: the image prompt for a still image, else the video
+    prompt of the protocol, with the subtitle cues on screen at the fed frames."""
+    meta = frames.meta
+    spec = _spec_for(meta, opts)
+    if meta.still:
+        return build_image_prompt(question, task=kind, options=options, spec=spec)
+    return build_prompt(question, meta.times, task=kind, options=options,
+                        duration=meta.duration, add_duration_line=opts.add_duration_line,
+                        spec=spec)
+
+
+def _spec_for(meta: FrameSetMeta, opts: PipelineOptions) -> PromptSpec:
+    spec = opts.prompt
+    if opts.subtitles is not None:
+        spec = replace(spec, subtitles=transcript(cues_for_frames(opts.subtitles, meta.times)))
+    released = spec.protocol in (Protocol.RELEASED, Protocol.SFT)
+    if released and spec.sample_fps is None and meta.duration > 0 and meta.times:
+        # the release's evenly spread labels: index / (n / duration)
+        spec = replace(spec, sample_fps=len(meta.times) / meta.duration)
+    return spec
 
 
 def _n_options(question: str, options: Sequence[str] | None, kind: TaskType) -> int | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from service.grounding.prompt import DEFAULT_SPEC, PromptSpec
+from service.grounding.subtitles import Cue
 from service.grounding.types import Box, ParsedTrace, TaskType
 from service.inference.backend import SamplingParams, Usage
 
@@ -38,7 +40,9 @@ class PipelineOptions:
     freeform_similarity: float = 1.0    # 1.0 = exact normalized match only
     temporal_iou: float = 0.5           # cluster threshold for temporal answers
     return_traces: bool = False
-    add_duration_line: bool = False
+    add_duration_line: bool | None = None  # None: the protocol's rule (rl: every video)
+    prompt: PromptSpec = DEFAULT_SPEC     # protocol and per-request overrides
+    subtitles: tuple[Cue, ...] | None = None  # cues; those at the fed frames are shown
 
 
 @dataclass(frozen=True)
@@ -109,3 +113,4 @@ class Verdict:
     # `usage` is everything the request cost: usage_sampling + usage_verify
     usage_sampling: Usage = field(default_factory=Usage)  # the one sampling call (N traces)
     usage_verify: Usage = field(default_factory=Usage)  # the verifier's scoring calls, summed
+    protocol: str = "rl"            # the prompt protocol that ran

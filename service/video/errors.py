@@ -16,7 +16,8 @@ name the limit and the setting that raises it.
     ├── DimensionsTooLarge   422 dimensions_too_large   (pixels, aspect ratio)
     ├── NoDecodableFrames    422 no_decodable_frames
     ├── TruncatedVideo       422 truncated_video
-    └── MissingTimestamps    422 missing_timestamps
+    ├── MissingTimestamps    422 missing_timestamps
+    └── NoSubtitleStream     422 no_subtitle_stream     (video_subtitles asked, none there)
 """
 
 from __future__ import annotations
@@ -88,3 +89,8 @@ class TruncatedVideo(VideoError):
 class MissingTimestamps(VideoError):
     status = 422
     code = "missing_timestamps"
+
+
+class NoSubtitleStream(VideoError):
+    status = 422
+    code = "no_subtitle_stream"

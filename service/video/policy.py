@@ -14,13 +14,19 @@ Rules, in order:
 - otherwise `num_frames` (`DEFAULT_NUM_FRAMES` = 16 when None) frames uniformly
   spaced by frame index over all frames (index linspace, rounded), the training recipe.
 Never more frames than the video has; times are sorted, unique, inside the video.
+
+`grid="vstar-release"` (with `fps`) reproduces the release's V-STAR script instead of the
+exact 1/fps grid: every `int(video_fps / fps)`-th frame from 0, at most `num_frames` of
+them, or, when `int(duration * fps)` exceeds `num_frames`, `numpy.linspace(0, n - 1,
+num_frames, dtype=int)` (floored) over all frames (golden table
+tests/golden/prompts_vstar.jsonl, `frame_times`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 FACTOR = 28
 MAX_ASPECT = 200.0
@@ -39,7 +45,8 @@ class _Timing(Protocol):
 @dataclass(frozen=True)
 class FramePolicy:
     """`num_frames`: the frame count; with `fps`, the cap on the count (None: 16
-    without `fps`, only `max_frames` with it)."""
+    without `fps`, only `max_frames` with it). `grid`: how an `fps` grid is laid out
+    (module docstring)."""
 
     num_frames: int | None = None
     fps: float | None = None
@@ -49,6 +56,7 @@ class FramePolicy:
     max_frames: int = 256
     min_pixels: int = 4 * 28 * 28
     max_pixels: int = 128 * 28 * 28
+    grid: Literal["exact", "vstar-release"] = "exact"
 
     def __post_init__(self) -> None:
         if self.num_frames is not None and self.num_frames < 1:
@@ -66,7 +74,10 @@ class FramePolicy:
 def choose_times(info: _Timing, policy: FramePolicy) -> list[float]:
     """Frame times (seconds from the first frame) to sample, sorted and unique."""
     total = max(1, info.frame_count)
-    if policy.fps is not None:
+    if policy.fps is not None and policy.grid == "vstar-release":
+        cap = min(policy.num_frames or policy.max_frames, policy.max_frames)
+        indices = _vstar_release_indices(total, info.fps, policy.fps, cap)
+    elif policy.fps is not None:
         step = info.fps / policy.fps  # in frames
         grid = [round(k * step) for k in range(math.ceil(total / step))]
         cap = min(policy.num_frames or policy.max_frames, policy.max_frames)
@@ -75,6 +86,16 @@ def choose_times(info: _Timing, policy: FramePolicy) -> list[float]:
         indices = _linspace_indices(total, _uniform_count(info, policy))
     indices = sorted({min(i, total - 1) for i in indices})
     return [i / info.fps for i in indices]
+
+
+def _vstar_release_indices(total: int, video_fps: float, fps: float, cap: int) -> list[int]:
+    """The release's V-STAR frame indices (module docstring)."""
+    if int(total / video_fps * fps) > cap:
+        if cap <= 1:
+            return [0]
+        step = (total - 1) / (cap - 1)
+        return [int(k * step) for k in range(cap - 1)] + [total - 1]
+    return list(range(0, total, max(1, int(video_fps / fps))))[:cap]
 
 
 def _uniform_count(info: _Timing, policy: FramePolicy) -> int:

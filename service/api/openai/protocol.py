@@ -1,8 +1,12 @@
 """Wire models of the OpenAI-compatible surface (`/v1/chat/completions`, `/v1/models`).
 
 Standard fields keep OpenAI's names and meanings; our additions are extra fields:
-request `frame_times`, `duration`, `voting`, `task`, `options`; response
-`message.reasoning_content` and top-level `grounding`. Unknown request fields that
+request `frame_times`, `duration`, `voting`, `task`, `options`, `protocol`,
+`instruction`, `preamble`, `subtitles`, `video_subtitles`; response
+`message.reasoning_content` and top-level `grounding`. A `system` (or `developer`)
+message is the system prompt (it replaces the protocol's). ONE `image_url` part
+without `frame_times` / `duration` is a still image (image prompt, `answer_box`);
+several, or one with times, are video frames. Unknown request fields that
 real clients send (`user`, `logprobs`, `tools`, ...) are accepted and ignored.
 """
 
@@ -11,6 +15,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from service.api.reason.protocol import (
+    MAX_INSTRUCTION_CHARS,
+    MAX_PREAMBLE_CHARS,
+    MAX_SUBTITLES_CHARS,
+    ProtocolName,
+)
 
 
 class TextPart(BaseModel):
@@ -78,6 +89,11 @@ class ChatCompletionRequest(BaseModel):
     weight_mode: Literal["code", "paper", "released"] = "code"
     task: Literal["free-form", "mcq", "temporal"] | None = None
     options: list[str] | None = Field(None, max_length=26)
+    protocol: ProtocolName = "rl"
+    instruction: str | None = Field(None, min_length=1, max_length=MAX_INSTRUCTION_CHARS)
+    preamble: str | None = Field(None, min_length=1, max_length=MAX_PREAMBLE_CHARS)
+    subtitles: str | None = Field(None, max_length=MAX_SUBTITLES_CHARS)
+    video_subtitles: bool = False
 
 
 class ModelCard(BaseModel):

@@ -4,8 +4,10 @@ A request carries either one `video_url` part (a base64 `data:` URL, stored like
 upload, or `video://<id>` of an uploaded video) -> the same path as `/v1/reason`
 (cache, limits, sampler); or `image_url` frames (data URLs) -> resized with the
 sampler's size rule and fed as frames at `frame_times` (or evenly spread over
-`duration`, else one second apart). User text parts, joined, are the question;
-system messages are ignored (the model's own system prompt is fixed by its training).
+`duration`, else one second apart); ONE `image_url` without times is a still image
+(`ReasonService.answer_image`: image prompt, `answer_box`). User text parts, joined,
+are the question; system / developer messages, joined, replace the protocol's system
+prompt (the `system` override of `/v1/reason`).
 Frame requests use the result cache too: the key is built like `/v1/reason`'s, with
 `frames_source_id` (sha256 of each frame's bytes as sent + the times) in place of the
 video id, so a repeated request decodes no image and calls no backend.
@@ -41,12 +43,17 @@ from service.api.openai.protocol import (
     VideoUrlPart,
 )
 from service.api.reason.convert import verdict_response
-from service.api.reason.protocol import FramesIn, ReasonFields, ReasonResponse, SamplingIn
+from service.api.reason.protocol import (
+    MAX_SYSTEM_CHARS,
+    FramesIn,
+    ReasonFields,
+    ReasonResponse,
+    SamplingIn,
+)
 from service.api.reason.service import ReasonService
 from service.api.videos.service import VideosService
 from service.grounding.types import FrameSetMeta, TaskType
 from service.inference.images import ImageDataError, from_data_url
-from service.inference.types import PipelineOptions, VotingMode, WeightMode
 from service.settings import Settings
 from service.video.frameset import FrameSet
 from service.video.policy import fit_size
@@ -81,6 +88,23 @@ def split_messages(req: ChatCompletionRequest) -> tuple[str, list[str], list[str
     if not question:
         raise _bad("the user message needs a text part with the question")
     return question, images, videos
+
+
+def system_text(req: ChatCompletionRequest) -> str | None:
+    """The system prompt the client sent (system / developer messages, joined), if any."""
+    texts: list[str] = []
+    for msg in req.messages:
+        if msg.role not in ("system", "developer") or msg.content is None:
+            continue
+        parts = [msg.content] if isinstance(msg.content, str) else [
+            p.text for p in msg.content if isinstance(p, TextPart)]
+        texts.extend(t for t in parts if t.strip())
+    if not texts:
+        return None
+    text = "\n".join(texts)
+    if len(text) > MAX_SYSTEM_CHARS:
+        raise _bad(f"the system prompt exceeds {MAX_SYSTEM_CHARS} characters")
+    return text
 
 
 def frame_times(n: int, given: Sequence[float] | None, duration: float | None) -> list[float]:
@@ -122,7 +146,10 @@ class ChatService:
         return ReasonFields(question=question, options=req.options, task=req.task, n=req.n,
                             voting=req.voting, weight_mode=req.weight_mode,
                             sampling=s, frames=FramesIn(),
-                            return_traces=True)
+                            return_traces=True, protocol=req.protocol,
+                            system=system_text(req), instruction=req.instruction,
+                            preamble=req.preamble, subtitles=req.subtitles,
+                            video_subtitles=req.video_subtitles)
 
     async def complete(self, req: ChatCompletionRequest, request_id: str) -> ChatCompletion:
         question, images, videos = split_messages(req)
@@ -150,6 +177,8 @@ class ChatService:
 
     async def _frames(self, urls: list[str], req: ChatCompletionRequest, fields: ReasonFields,
                       rid: str) -> ReasonResponse:
+        if len(urls) == 1 and req.frame_times is None and req.duration is None:
+            return await self.reason.answer_image(fields, urls[0], rid)  # a still image
         times = frame_times(len(urls), req.frame_times, req.duration)
         source = frames_source_id(urls, times)
         hit = await self.reason.cached(fields, source, rid)
@@ -164,9 +193,11 @@ class ChatService:
         frames = await asyncio.to_thread(to_frameset, urls, times,
                                          self.settings.default_min_pixels,
                                          self.settings.default_max_pixels)
+        if fields.video_subtitles:
+            raise _bad("video_subtitles needs a video_url, not image frames",
+                       "invalid_subtitles", "video_subtitles")
         r = self.reason.resolve(fields)
-        opts = PipelineOptions(n=r.n, voting=VotingMode(fields.voting), sampling=r.sampling,
-                               weight_mode=WeightMode(fields.weight_mode), return_traces=True)
+        opts = self.reason.options(fields, r)
         async with self.reason.gate.slot():
             verdict = await self.reason.pipeline.run(
                 frames, fields.question, options=fields.options,
@@ -219,8 +250,10 @@ def winning_think(resp: ReasonResponse) -> str | None:
 def grounding(resp: ReasonResponse) -> dict[str, Any]:
     data = resp.model_dump(mode="json", include={"confidence", "abstained", "votes", "evidence",
                                                  "frames", "span", "random_tiny_model",
+                                                 "answer_box",
                                                  "defects", "cached", "video_id"})
     data["model_revision"] = resp.model_revision
+    data["protocol"] = resp.protocol
     return data
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from service.api.reason.protocol import (
+    AnswerBoxOut,
     EvidenceOut,
     FramesOut,
     ReasonResponse,
@@ -12,6 +13,8 @@ from service.api.reason.protocol import (
     UsageOut,
     VoteOut,
 )
+from service.grounding.answer_box import read_answer_box
+from service.grounding.geometry import fed_to_original, normalize_box
 from service.grounding.types import FrameSetMeta
 from service.inference.backend import Usage
 from service.inference.types import MergedEvidence, TraceReport, Verdict, VoteRow
@@ -52,6 +55,18 @@ def frames_out(meta: FrameSetMeta) -> FramesOut:
                      duration=meta.duration)
 
 
+def answer_box_out(answer: str | None, meta: FrameSetMeta) -> AnswerBoxOut | None:
+    """A still image's answer box, in the image's own pixels (None: none readable)."""
+    found = read_answer_box(answer, meta.fed_size) if meta.still else None
+    if found is None:
+        return None
+    name, fed = found
+    orig = fed_to_original(fed, meta)
+    return AnswerBoxOut(object=name, box=list(orig),
+                        box_normalized=list(normalize_box(orig, meta.orig_size)),
+                        box_fed=list(fed))
+
+
 def trace_out(t: TraceReport) -> TraceOut:
     p = t.parsed
     return TraceOut(
@@ -70,8 +85,10 @@ def verdict_response(
     return ReasonResponse(
         id=response_id, request_id=request_id, model=verdict.model_id,
         model_revision=verdict.revision, random_tiny_model=random_tiny, video_id=video_id,
-        task=str(verdict.task), answer=verdict.answer, confidence=verdict.confidence,
+        task=str(verdict.task), protocol=verdict.protocol, answer=verdict.answer,
+        confidence=verdict.confidence,
         abstained=verdict.abstained, span=_span(verdict.span),
+        answer_box=answer_box_out(verdict.answer, meta),
         votes=[vote_out(v) for v in verdict.votes],
         evidence=[evidence_out(e) for e in verdict.evidence], frames=frames_out(meta),
         timings=timings,

@@ -14,6 +14,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 VIDEO_ID_PATTERN = r"^[0-9a-f]{64}$"
+ProtocolName = Literal["rl", "released", "sft", "vstar-what", "vstar-when", "vstar-where",
+                       "vstar-when-chain2", "vstar-where-chain2", "mcq-video"]
+MAX_SYSTEM_CHARS = 8000
+MAX_INSTRUCTION_CHARS = 8000
+MAX_PREAMBLE_CHARS = 2000
+MAX_SUBTITLES_CHARS = 200_000
 
 
 class SamplingIn(BaseModel):
@@ -34,6 +40,9 @@ class FramesIn(BaseModel):
     fps: float | None = Field(None, gt=0.0, le=30.0, description="fixed rate instead of count")
     min_pixels: int | None = Field(None, ge=784, le=1_000_000)
     max_pixels: int | None = Field(None, ge=784, le=1_000_000)
+    grid: Literal["exact", "vstar-release"] | None = Field(
+        None, description="with fps: the exact 1/fps grid (default) or the release's "
+        "V-STAR frame choice (every int(video_fps/fps)-th frame)")
 
 
 class ReasonFields(BaseModel):
@@ -57,13 +66,29 @@ class ReasonFields(BaseModel):
     frames: FramesIn = Field(default_factory=FramesIn)
     return_traces: bool = False
     async_: bool = Field(False, alias="async", description="answer 202 with a job id")
+    protocol: ProtocolName = Field(
+        "rl", description="prompt format (docs/API.md, Prompt protocols); rl = the "
+        "checkpoint's RL training format")
+    system: str | None = Field(None, min_length=1, max_length=MAX_SYSTEM_CHARS,
+                               description="replaces the system prompt")
+    instruction: str | None = Field(None, min_length=1, max_length=MAX_INSTRUCTION_CHARS,
+                                    description="replaces the text after the frames")
+    preamble: str | None = Field(None, min_length=1, max_length=MAX_PREAMBLE_CHARS,
+                                 description="text before the frames")
+    subtitles: str | None = Field(None, max_length=MAX_SUBTITLES_CHARS,
+                                  description="SRT or WebVTT text; cues on screen at the "
+                                  "fed frames go into the prompt")
+    video_subtitles: bool = Field(False, description="use the video's own subtitle stream")
 
 
 class ReasonRequest(ReasonFields):
-    """JSON body: exactly one of `video_id` and `video_url`."""
+    """JSON body: exactly one of `video_id`, `video_url` and `image`."""
 
     video_id: str | None = Field(None, pattern=VIDEO_ID_PATTERN)
     video_url: str | None = Field(None, max_length=2048)
+    image: str | None = Field(None, description="a still image as a data: URL (JPEG, PNG, "
+                              "WebP...): answered with the image prompt; `answer_box` is "
+                              "in the image's pixels")
 
     model_config = ConfigDict(
         extra="forbid", populate_by_name=True, frozen=True,
@@ -75,9 +100,11 @@ class ReasonRequest(ReasonFields):
 
     @model_validator(mode="after")
     def _one_source(self) -> ReasonRequest:
-        if (self.video_id is None) == (self.video_url is None):
-            raise ValueError("give exactly one of video_id and video_url "
+        if sum(x is not None for x in (self.video_id, self.video_url, self.image)) != 1:
+            raise ValueError("give exactly one of video_id, video_url and image "
                              "(or upload a file as multipart)")
+        if self.image is not None and self.async_:
+            raise ValueError("async is for videos; an image is answered directly")
         return self
 
 
@@ -98,6 +125,15 @@ class EvidenceOut(BaseModel):
     box_normalized: list[float]
     box_display_normalized: list[float]
     box_fed: list[float] = Field(description="pixels of the frame as fed to the model")
+
+
+class AnswerBoxOut(BaseModel):
+    """The box an image answer names (`<obj>name</obj><box>[..]</box>`)."""
+
+    object: str
+    box: list[float] = Field(description="pixels of the image as sent")
+    box_normalized: list[float]
+    box_fed: list[float] = Field(description="pixels of the image as fed to the model")
 
 
 class FramesOut(BaseModel):
@@ -154,10 +190,13 @@ class ReasonResponse(BaseModel):
     random_tiny_model: bool
     video_id: str
     task: str
+    protocol: str = Field("rl", description="the prompt protocol that ran")
     answer: str | None
     confidence: float
     abstained: bool
     span: list[float] | None
+    answer_box: AnswerBoxOut | None = Field(None, description="image requests: the box the "
+                                            "answer names")
     votes: list[VoteOut]
     evidence: list[EvidenceOut]
     frames: FramesOut

@@ -77,12 +77,14 @@ async def _source(request: Request) -> tuple[ReasonFields, str, str | None]:
     svc = request.app.state.services
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/"):
-        form = StreamingForm(request)
+        form = StreamingForm(request, text_files=("subtitles",))
         video, _ = await svc.videos.upload(form.file_chunks())
         return form_to_fields(form.fields), video.id, None
     if not ctype.startswith("application/json"):
         raise ApiError(415, "unsupported_media_type", "send application/json or multipart")
     req, key = await _json_request(request, svc.reason)
+    if req.image is not None:  # a still image: no video at all
+        return req, "", None
     if req.video_url is not None:
         video, _ = await svc.videos.upload(stream_video_url(req.video_url, svc.settings))
         return req, video.id, None
@@ -95,11 +97,16 @@ async def _source(request: Request) -> tuple[ReasonFields, str, str | None]:
     **ERRORS, 202: {"model": JobAccepted, "description": "queued as a job"}},
     openapi_extra=REASON_BODY, summary="Answer a question about a video, with evidence",
     description="JSON with `video_id` or `video_url`, or multipart with a `file` part and "
-    "the same fields as form fields. Long videos and `async=true` answer 202 with a job.")
+    "the same fields as form fields (`subtitles` may be a file part: SRT or WebVTT). "
+    "Long videos and `async=true` answer 202 with a job.")
 async def reason(request: Request) -> Any:
-    fields, video_id, key = await _source(request)
     rid = request_id(request)
     svc: ReasonService = request.app.state.services.reason
+    fields, video_id, key = await _source(request)
+    if isinstance(fields, ReasonRequest) and fields.image is not None:
+        resp = await guarded(request, svc.answer_image(fields, fields.image, rid),
+                             svc.settings.request_timeout_s)
+        return JSONResponse(resp.model_dump(mode="json"))
     if fields.async_:  # asked for a job: a job it gets, even when the answer is cached
         return await _enqueue(request, fields, video_id, rid)
     hit = await svc.cached_body(fields, video_id, rid, key)

@@ -6,8 +6,11 @@
 
 Invariants:
 - The cache key covers the video sha256, the question, options, task, n, voting,
-  weight mode, abstention threshold, every sampling and frame parameter, and the
-  model id + revision: nothing that changes the result is left out.
+  weight mode, abstention threshold, every sampling and frame parameter, the prompt
+  protocol and overrides (system, instruction, preamble, subtitles), and the model id +
+  revision: nothing that changes the result is left out. Prompt fields enter the key
+  only when they differ from the default, so a default request's key is the same
+  whether or not a client spells the defaults out.
 - Probing and decoding run in worker threads, never on the event loop.
 - A Redis failure only costs the cache (see `state.cache`).
 - A cache hit is answered without parsing the entry: entries are stored without the
@@ -23,20 +26,32 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from service.api.errors import ApiError
-from service.api.media import Media
+from service.api.media import Media, still_frameset
 from service.api.reason.convert import verdict_response
+from service.api.reason.params import (
+    image_source_id,
+    parse_cues,
+    policy_key,
+    prompt_key,
+    prompt_spec,
+    trained_policy,
+)
 from service.api.reason.protocol import ReasonFields, ReasonRequest, ReasonResponse
+from service.grounding.prompt import PromptSpec
+from service.grounding.subtitles import Cue
 from service.grounding.types import TaskType
 from service.inference.backend import Backend, BackendError, SamplingParams
+from service.inference.checkpoint import TrainedFrames
 from service.inference.pipeline import Pipeline
 from service.inference.types import PipelineOptions, Verdict, VotingMode, WeightMode
 from service.observability.metrics import Metrics
@@ -48,9 +63,13 @@ from service.video.policy import FramePolicy
 
 # fields that differ per request: left out of a cached entry, spliced in on a hit
 PER_REQUEST_FIELDS = frozenset({"id", "request_id", "cached"})
-CACHE_FORMAT = 3  # bumped when the stored entry's layout changes (old entries unused)
+# bumped when the stored entry's layout or the default prompt changes (old entries unused);
+# 4: the default `rl` prompt carries the RL trainer's duration line
+CACHE_FORMAT = 4
 MEMO_MAX_BODY = 8 * 1024  # JSON bodies longer than this are validated every time
 MEMO_ENTRIES = 1024
+FRAME_SETTINGS = frozenset({"default_num_frames", "default_fps", "default_min_pixels",
+                            "default_max_pixels"})
 Parsed = tuple[ReasonRequest, str | None]  # a JSON request and its cache key (when known)
 
 
@@ -59,6 +78,7 @@ class ModelInfo:
     model_id: str
     revision: str
     random_tiny: bool
+    frames: TrainedFrames | None = None  # the checkpoint's training frame policy
 
 
 @dataclass(frozen=True)
@@ -68,6 +88,8 @@ class Resolved:
     n: int
     sampling: SamplingParams
     policy: FramePolicy
+    prompt: PromptSpec
+    cues: tuple[Cue, ...] | None  # parsed `subtitles` text
 
 
 class ReasonService:
@@ -95,33 +117,44 @@ class ReasonService:
         sampling = SamplingParams(sp.temperature, sp.top_p, sp.top_k,
                                   sp.max_tokens or s.default_max_tokens,
                                   sp.repetition_penalty, sp.seed)
-        return Resolved(n, sampling, self._policy(f))
+        return Resolved(n, sampling, self._policy(f), prompt_spec(f), parse_cues(f))
 
     def _policy(self, f: ReasonFields) -> FramePolicy:
+        """The request's frames; what it leaves out comes from the checkpoint's training
+        config (a trained checkpoint) or the settings."""
         s, fr = self.settings, f.frames
-        min_px = fr.min_pixels or s.default_min_pixels
-        max_px = fr.max_pixels or s.default_max_pixels
+        trained = self._trained_frames()
+        base = trained_policy(trained) if trained else FramePolicy(
+            num_frames=s.default_num_frames, fps=s.default_fps,
+            min_pixels=s.default_min_pixels, max_pixels=s.default_max_pixels)
+        min_px = fr.min_pixels or base.min_pixels
+        max_px = fr.max_pixels or base.max_pixels
         if min_px > max_px:
             raise ApiError(400, "invalid_frames", "frames.min_pixels exceeds frames.max_pixels",
                            param="frames.min_pixels")
-        # neither given: the settings' defaults; otherwise exactly what was asked. Both
-        # given means "at this fps, at most num_frames" (FramePolicy): V-STAR's 16 @ 1 fps
-        num: int | None = fr.num_frames
-        fps = fr.fps
-        if num is None and fps is None:
-            num, fps = s.default_num_frames, s.default_fps
-        return FramePolicy(num_frames=num, fps=fps, min_pixels=min_px, max_pixels=max_px)
+        # neither given: the defaults; otherwise exactly what was asked. Both given means
+        # "at this fps, at most num_frames" (FramePolicy): V-STAR's 16 @ 1 fps
+        if fr.num_frames is None and fr.fps is None:
+            return replace(base, min_pixels=min_px, max_pixels=max_px)
+        return replace(base, num_frames=fr.num_frames, fps=fr.fps, min_pixels=min_px,
+                       max_pixels=max_px, grid=fr.grid or base.grid)
+
+    def _trained_frames(self) -> TrainedFrames | None:
+        """The checkpoint's training frame policy, unless an operator set frame defaults."""
+        if self.settings.model_fields_set & FRAME_SETTINGS:
+            return None
+        return self.model.frames
 
     def key(self, f: ReasonFields, video_id: str, r: Resolved) -> str:
         parts: dict[str, Any] = {
             "video": video_id, "question": f.question, "options": f.options, "task": f.task,
             "n": r.n, "voting": f.voting, "weight_mode": f.weight_mode,
             "abstain_below": f.abstain_below, "sampling": r.sampling.__dict__,
-            "policy": r.policy.__dict__, "traces": f.return_traces,
+            "policy": policy_key(r.policy), "traces": f.return_traces,
             "model": self.model.model_id, "revision": self.model.revision,
             "format": CACHE_FORMAT,
         }
-        return cache_key(parts)
+        return cache_key(parts | prompt_key(f))
 
     def parse_json(self, body: bytes) -> Parsed:
         """The validated JSON request (raises pydantic's ValidationError) and, for a
@@ -179,8 +212,9 @@ class ReasonService:
         async with self.gate.slot(wait=wait):
             t0 = time.perf_counter()
             frames = await self.media.sample(video_id, info, r.policy)
+            cues = await self.media.subtitles(video_id) if f.video_subtitles else None
             decode_s = time.perf_counter() - t0
-            verdict = await self._infer(f, r, frames)
+            verdict = await self._infer(f, r, frames, cues)
         timings = verdict.timings.as_dict() | {"probe": probe_s, "decode": decode_s}
         self.metrics.observe_stages(timings)
         timings["total"] = time.perf_counter() - start
@@ -203,10 +237,37 @@ class ReasonService:
         return await self.cached(f, video_id, request_id) or await self.run(
             f, video_id, request_id, wait=wait)
 
-    async def _infer(self, f: ReasonFields, r: Resolved, frames: FrameSet) -> Verdict:
-        opts = PipelineOptions(n=r.n, voting=VotingMode(f.voting),
+    def options(self, f: ReasonFields, r: Resolved,
+                cues: tuple[Cue, ...] | None = None) -> PipelineOptions:
+        return PipelineOptions(n=r.n, voting=VotingMode(f.voting),
                                weight_mode=WeightMode(f.weight_mode), sampling=r.sampling,
-                               abstain_below=f.abstain_below, return_traces=f.return_traces)
+                               abstain_below=f.abstain_below, return_traces=f.return_traces,
+                               prompt=r.prompt, subtitles=cues if cues is not None else r.cues)
+
+    async def answer_image(self, f: ReasonFields, data_url: str,
+                           request_id: str) -> ReasonResponse:
+        """A still image: cached like a video under the image's sha256; the image prompt;
+        `answer_box` in the image's pixels."""
+        source = image_source_id(data_url)
+        hit = await self.cached(f, source, request_id)
+        if hit is not None:
+            return hit
+        r = self.resolve(f)
+        start = time.perf_counter()
+        frames = await asyncio.to_thread(still_frameset, data_url, r.policy)
+        async with self.gate.slot():
+            verdict = await self._infer(f, r, frames)
+        timings = verdict.timings.as_dict() | {"total": time.perf_counter() - start}
+        resp = verdict_response(
+            verdict, frames.meta, response_id=_new_id(), request_id=request_id,
+            video_id=source, random_tiny=self.model.random_tiny, timings=timings,
+            with_traces=f.return_traces)
+        await self.remember(f, source, r, resp)
+        return resp
+
+    async def _infer(self, f: ReasonFields, r: Resolved, frames: FrameSet,
+                     cues: tuple[Cue, ...] | None = None) -> Verdict:
+        opts = self.options(f, r, cues)
         try:
             return await self.pipeline.run(frames, f.question, options=f.options,
                                            task=TaskType(f.task) if f.task else None, opts=opts)

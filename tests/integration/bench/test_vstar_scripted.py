@@ -74,7 +74,7 @@ async def test_vstar_exact_scores_and_resume(tmp_path: Path, bench_service: Benc
     data, videos, backend = _dataset(tmp_path)
     store = ResultStore(tmp_path / "out" / "records.jsonl")
     state = StandinState()
-    cfg = VStarConfig(progress=False)
+    cfg = VStarConfig(progress=False, protocol="serving")  # the markers are our wording
     async with bench_service(backend, state) as service:
         items = load_vstar(data, videos)
         first = await run_vstar(items, service, LenientJudge(), store, cfg)

@@ -106,12 +106,13 @@ def test_cli_synth_writes_both_files(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_visual_qa_gets_the_image_only_prompt(samples: dict[str, Sample]) -> None:
-    # one image slot then the question: no "Frame 1 at 0.0s" label, free-form system prompt
-    from service.grounding.prompt import FREE_FORM_SYSTEM_PROMPT
+    # one image slot then the question: no "Frame 1 at 0.0s" label, and the release's
+    # IMAGE system prompt (its answer is an <obj><box> box; issue 11)
+    from service.grounding.protocols import IMAGE_SYSTEM_PROMPT
     from service.grounding.types import ImagePart
 
     sample = samples["visual QA"]
-    assert sample.prompt.system == FREE_FORM_SYSTEM_PROMPT
+    assert sample.prompt.system == IMAGE_SYSTEM_PROMPT
     assert sample.prompt.user[0] == ImagePart(0) and len(sample.prompt.user) == 2
     text = sample.prompt.user[1]
     assert isinstance(text, TextPart) and text.text.startswith("Where is the ")

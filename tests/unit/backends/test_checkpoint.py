@@ -97,3 +97,25 @@ def test_too_long_advice(needed: int, limit: int, frames: int, per_image: float,
         assert phrase in advice
     if needed - frames * per_image >= limit:
         assert "max_pixels" not in advice
+
+
+DATA = {"num_frames": 6, "short_video_s": 1.0, "short_fps": 2.0, "min_frames": 4,
+        "max_frames": 64, "min_pixels": 3136, "max_pixels": 50176}
+
+
+def test_a_trained_tiny_checkpoint_is_not_random(tmp_path: Path) -> None:
+    # training copies the tiny marker along; its training_config.json says it was trained
+    root = _write(tmp_path / "m", {"o3_random_tiny_model": True})
+    (root / "TINY_MODEL.txt").write_text("tiny")
+    (root / "training_config.json").write_text(json.dumps({"stage": "sft", "data": DATA}))
+    info = inspect_checkpoint(root)
+    assert info.trained and info.random_tiny_model is False
+    assert info.frames is not None and info.frames.num_frames == 6
+    assert info.frames.max_pixels == 50176 and info.frames.short_video_s == 1.0
+
+
+def test_unreadable_training_config_still_serves(tmp_path: Path) -> None:
+    root = _write(tmp_path / "m", {})
+    (root / "training_config.json").write_text('{"stage": "rl"}')  # no data section
+    info = inspect_checkpoint(root)
+    assert info.trained and info.frames is None

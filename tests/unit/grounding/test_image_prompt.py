@@ -5,28 +5,28 @@ from __future__ import annotations
 import pytest
 
 from service.grounding.prompt import (
-    FREE_FORM_SYSTEM_PROMPT,
-    MCQ_SYSTEM_PROMPT,
+    PromptSpec,
     build_image_prompt,
     build_prompt,
     to_hf_messages,
     to_openai_messages,
 )
+from service.grounding.protocols import IMAGE_SYSTEM_PROMPT, SFT_IMAGE_SYSTEM_PROMPT, Protocol
 from service.grounding.types import ImagePart, TaskType, TextPart
 
 CASES = [
-    # plain visual QA: free-form system prompt (the released RL code's), question after image
-    ("Where is the red square?", None, None, TaskType.FREE_FORM, FREE_FORM_SYSTEM_PROMPT,
+    # plain visual QA: the release's IMAGE system prompt (its answer is a box), question after
+    ("Where is the red square?", None, None, TaskType.FREE_FORM, IMAGE_SYSTEM_PROMPT,
      "Where is the red square?"),
     # option lines in the question make it MCQ, as for videos
-    ("Which shape?\nA. red\nB. blue", None, None, TaskType.MCQ, MCQ_SYSTEM_PROMPT,
+    ("Which shape?\nA. red\nB. blue", None, None, TaskType.MCQ, IMAGE_SYSTEM_PROMPT,
      "Which shape?\nA. red\nB. blue"),
     # options given separately are lettered and appended, like the video builder
-    ("Which shape?", ["red", "blue"], None, TaskType.MCQ, MCQ_SYSTEM_PROMPT,
+    ("Which shape?", ["red", "blue"], None, TaskType.MCQ, IMAGE_SYSTEM_PROMPT,
      "Which shape?\nA. red\nB. blue"),
     # an explicit task wins over option lines
     ("Which shape?\nA. red\nB. blue", None, TaskType.FREE_FORM, TaskType.FREE_FORM,
-     FREE_FORM_SYSTEM_PROMPT, "Which shape?\nA. red\nB. blue"),
+     IMAGE_SYSTEM_PROMPT, "Which shape?\nA. red\nB. blue"),
 ]
 
 
@@ -58,3 +58,12 @@ def test_image_prompt_renders_one_image_in_both_renderers() -> None:
     assert [c["type"] for c in oa_user] == ["image_url", "text"]
     with pytest.raises(ValueError, match="1 image slots"):
         to_openai_messages(prompt, [])
+
+
+@pytest.mark.parametrize("protocol", list(Protocol))
+def test_every_protocol_gives_an_image_the_image_prompt(protocol: Protocol) -> None:
+    # guards the old bug: the video free-form prompt forbids the box the image answer is
+    prompt = build_image_prompt("Where is the cup?", spec=PromptSpec(protocol=protocol))
+    want = SFT_IMAGE_SYSTEM_PROMPT if protocol is Protocol.SFT else IMAGE_SYSTEM_PROMPT
+    assert prompt.system == want
+    assert prompt.user == (ImagePart(0), TextPart("Where is the cup?"))

@@ -66,10 +66,13 @@ def test_build_prompt_layout() -> None:
     assert p.image_count == 2
 
 
-def test_no_duration_line_unless_asked() -> None:
-    # Guards: serving default (the line is a training-time option for non-grounding tasks).
+def test_duration_line_by_default_and_off_when_asked() -> None:
+    # Guards: the serving default is the RL stage's format, whose trainer appends the line
+    # for EVERY video task, grounded free-form included (SPEC 1); training may turn it off.
     p = pr.build_prompt("Q?", [1.0], duration=10.0)
-    assert p.user[-1] == TextPart("\nQ?")
+    assert p.user[-1] == TextPart("\nThe video is in total 10 seconds.\nQ?")
+    off = pr.build_prompt("Q?", [1.0], duration=10.0, add_duration_line=False)
+    assert off.user[-1] == TextPart("\nQ?")
 
 
 def test_mcq_options_are_lettered_into_the_question() -> None:
