@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh Debian machine with
 # Python 3.11 (redis-server, ffmpeg, chromium for the page test, the .venv with the
-# local, train and dev extras), then runs ruff, mypy (strict on service/ and
-# clients/) and pytest. Extra arguments go to pytest.
+# local, train and dev extras), then runs ruff, mypy (strict on service/,
+# clients/ and training/), the import contracts of the layer map and pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
@@ -10,5 +10,6 @@ ensure_debian_packages redis-server:redis-server ffmpeg:ffmpeg chromium:chromium
 ensure_venv local,train,dev
 echo "==> ruff";  .venv/bin/ruff check .
 echo "==> mypy";  .venv/bin/mypy
+echo "==> import contracts (docs/ARCHITECTURE.md)"; .venv/bin/lint-imports --no-cache
 echo "==> pytest"
 exec .venv/bin/python -m pytest -n 2 --dist loadfile "$@"
