@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="o3-bench-") as scratch:
         checkpoint = args.checkpoint
         if checkpoint is None:
-            from training.tiny import build_tiny_checkpoint
+            from service.inference.tiny import build_tiny_checkpoint
 
             checkpoint = build_tiny_checkpoint(Path(scratch) / "tiny", seed=0)
         backend = LocalHFBackend(checkpoint, device=args.device)

@@ -28,11 +28,10 @@ from PIL import Image
 
 from service.grounding.parser import parse_trace
 from service.grounding.types import FrameSetMeta, ParsedTrace, TaskType
+from service.grounding.voting import VotingMode, vote
 from service.inference.doubles import ScriptedBackend
 from service.inference.evidence import merge_evidence
-from service.inference.types import VotingMode
 from service.inference.verifier import verify
-from service.inference.voting import vote
 from service.video.frameset import FrameSet
 
 TARGET_S = 1e-3

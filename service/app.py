@@ -103,7 +103,7 @@ def ensure_tiny_checkpoint(settings: Settings) -> Path:
     if not (out / "config.json").exists():
         log.warning("O3_CHECKPOINT is empty: building a RANDOM TINY model under %s "
                     "(answers are noise; set O3_CHECKPOINT or O3_VLLM_URL for real use)", out)
-        from training.tiny import build_tiny_checkpoint
+        from service.inference.tiny import build_tiny_checkpoint
 
         build_tiny_checkpoint(out)
     return out

@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("out", type=Path)
     synth.add_argument("--n", type=int, default=200, help="number of records")
     synth.add_argument("--seed", type=int, default=0)
-    tiny = sub.add_parser("tiny", help="build the tiny random checkpoint (training.tiny)")
+    tiny = sub.add_parser("tiny", help="build the tiny random checkpoint (service.inference.tiny)")
     tiny.add_argument("rest", nargs=argparse.REMAINDER)
     ev = sub.add_parser("eval", help="score a checkpoint on held-out records")
     ev.add_argument("checkpoint", type=Path)
@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     abl = sub.add_parser("ablation", help="SFT only / SFT+GRPO / SFT+GSPO on synthetic data")
     abl.add_argument("--work", type=Path, default=Path("artifacts/ablation"))
     abl.add_argument("--config", default="cpu-ablation")
-    abl.add_argument("--size", default="small", help="random model size (training.tiny)")
+    abl.add_argument("--size", default="small", help="random model size (service.inference.tiny)")
     abl.add_argument("--tasks", help="comma-separated STGR task names (default: all six)")
     abl.add_argument("--set", dest="overrides", action="append", default=[])
     abl.add_argument("--n-train", type=int, default=240)
@@ -74,7 +74,7 @@ def _stage(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from training.synth import generate
+    from training.synth_records import generate
 
     records = generate(args.out, args.n, seed=args.seed)
     print(json.dumps({"out": str(args.out), "records": len(records),
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "synth":
         return _synth(args)
     if args.command == "tiny":
-        from training.tiny import main as tiny_main
+        from service.inference.tiny import main as tiny_main
 
         return int(tiny_main(args.rest) or 0)
     if args.command == "eval":

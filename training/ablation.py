@@ -24,8 +24,8 @@ from training.evaluate import TERMS, EvalReport, evaluate, format_report, paired
 def _prepare(
     work: Path, n_train: int, n_eval: int, size: str, tasks: tuple[str, ...]
 ) -> tuple[Path, Path, Path]:
-    from training.synth import generate
-    from training.tiny import build_tiny_checkpoint
+    from service.inference.tiny import build_tiny_checkpoint
+    from training.synth_records import generate
 
     train, heldout = work / "data" / "train", work / "data" / "heldout"
     if not (train / "STGR-RL.json").exists():
@@ -65,7 +65,7 @@ def run_ablation(
     Each row is scored right after its stage and `ablation.json` rewritten, so a run cut
     short still leaves the rows it finished.
     """
-    from training.synth import TASK_ORDER
+    from training.synth_records import TASK_ORDER
 
     train, heldout, tiny = _prepare(work, n_train, n_eval, size, tasks or TASK_ORDER)
     cfg = _config(config, overrides or [], train, tiny)

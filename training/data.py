@@ -344,5 +344,5 @@ def iter_samples(json_path: str | Path, cfg: DataConfig, kind: RecordKind) -> It
 def build_samples(
     json_path: str | Path, cfg: DataConfig, kind: RecordKind
 ) -> list[Sample]:
-    """Every sample, eagerly (small sets and tests; trainers use `training.dataset`)."""
+    """Every sample, eagerly (small sets and tests; trainers use `training.lazy_dataset`)."""
     return list(iter_samples(json_path, cfg, kind))

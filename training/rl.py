@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from training.config import RunConfig
-from training.dataset import lazy_dataset
+from training.lazy_dataset import lazy_dataset
 from training.rewards import make_reward_funcs
 from training.sft import (
     checkpoint_callback,

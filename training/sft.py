@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from training.config import RunConfig, StageCommon, config_to_dict
-from training.dataset import lazy_dataset
+from training.lazy_dataset import lazy_dataset
 
 
 def load_model_and_processor(model: str, *, bf16: bool) -> tuple[Any, Any]:
@@ -25,7 +25,7 @@ def load_model_and_processor(model: str, *, bf16: bool) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from service.inference.local_hf import load_processor  # image-only without torchvision
+    from service.inference.processor import load_processor
 
     dtype = torch.bfloat16 if bf16 else torch.float32
     processor = load_processor(model)

@@ -23,7 +23,7 @@ from clients.bench import mcq, report, tvg, vstar
 from clients.bench.datasets import MCQ_FORMATS, DatasetError, load_mcq, load_tvg, load_vstar
 from clients.bench.judges import Judge, LenientJudge, OpenAIJudge
 from clients.bench.runner import ResultStore
-from clients.bench.service import GatewayService, RequestOptions
+from clients.bench.target import GatewayTarget, RequestOptions
 from clients.sdk import AsyncClient
 
 # per benchmark and protocol: n, voting, temperature, num_frames, fps, max_pixels
@@ -149,7 +149,7 @@ async def run(args: argparse.Namespace) -> int:
     opts = request_options(args)
     progress = not args.no_progress
     async with AsyncClient(args.base_url, args.api_key, timeout=args.timeout) as client:
-        service = GatewayService(client)
+        service = GatewayTarget(client)
         if args.bench == "vstar":
             return await _vstar(args, store, service, opts, progress)
         if args.bench == "mcq":
@@ -157,7 +157,7 @@ async def run(args: argparse.Namespace) -> int:
         return await _tvg(args, store, service, opts, progress)
 
 
-async def _vstar(args: argparse.Namespace, store: ResultStore, service: GatewayService,
+async def _vstar(args: argparse.Namespace, store: ResultStore, service: GatewayTarget,
                  opts: RequestOptions, progress: bool) -> int:
     items = load_vstar(args.data, args.videos)[: args.limit]
     judge = make_judge(args)
@@ -177,7 +177,7 @@ async def _vstar(args: argparse.Namespace, store: ResultStore, service: GatewayS
     return 3 if failed else 0
 
 
-async def _mcq(args: argparse.Namespace, store: ResultStore, service: GatewayService,
+async def _mcq(args: argparse.Namespace, store: ResultStore, service: GatewayTarget,
                opts: RequestOptions, progress: bool) -> int:
     items = load_mcq(args.format, args.data, args.videos)[: args.limit]
     if not args.report_only:
@@ -191,7 +191,7 @@ async def _mcq(args: argparse.Namespace, store: ResultStore, service: GatewaySer
     return 3 if summary.failed else 0
 
 
-async def _tvg(args: argparse.Namespace, store: ResultStore, service: GatewayService,
+async def _tvg(args: argparse.Namespace, store: ResultStore, service: GatewayTarget,
                opts: RequestOptions, progress: bool) -> int:
     items = load_tvg(args.data, args.videos)[: args.limit]
     if not args.report_only:

@@ -9,7 +9,7 @@
   `--judge-prompt FILE` / `--judge-template FILE`).
 - `LenientJudge`: an OFFLINE string judge for machines without a judge model. It is
   NOT the benchmark's judge, and every report produced with it says so
-  (`Judge.offline`). Rules, on `service.inference.normalize` forms: identical -> 3;
+  (`Judge.offline`). Rules, on `service.grounding.normalize` forms: identical -> 3;
   every reference token present in the candidate, or token F1 >= 0.5 -> 2; any
   shared token -> 1; else 0.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from service.inference.normalize import normalize_answer, similarity
+from service.grounding.normalize import normalize_answer, similarity
 
 SYSTEM_PROMPT = (
     "You are an AI assistant that grades a candidate answer against a correct "

@@ -3,7 +3,7 @@
 One request per question: `n` sampled traces, `voting="confidence"`,
 `return_traces=True`. From the SAME n traces the three numbers of the paper's
 Table 13 are computed, so they differ only in how the traces are aggregated:
-- single pass: `service.inference.voting` in SINGLE mode (the first votable trace);
+- single pass: `service.grounding.voting` in SINGLE mode (the first votable trace);
 - majority voting: MAJORITY mode (every votable trace weighs 1);
 - confidence voting: the service's own answer (its verifier weights); the same vote
   is recomputed from the traces' returned weights and a disagreement is recorded
@@ -22,13 +22,12 @@ from typing import Any
 from clients.bench.datasets import McqItem
 from clients.bench.metrics import accuracy, accuracy_by
 from clients.bench.runner import Keyed, Record, ResultStore, RunStats, run_all
-from clients.bench.service import ReasonService, RequestOptions
+from clients.bench.target import ReasonTarget, RequestOptions
 from clients.sdk import ReasonResult
+from service.grounding.normalize import normalize_answer
 from service.grounding.protocols import mcq_video_text, with_transcript
 from service.grounding.types import ParsedTrace, TaskType
-from service.inference.normalize import normalize_answer
-from service.inference.types import VotingMode
-from service.inference.voting import vote
+from service.grounding.voting import VotingMode, vote
 
 MODES = ("single", "majority", "confidence")
 PAPER_TABLE_13 = {  # SPEC section 4, N = 8: single / majority / confidence (x100)
@@ -93,7 +92,7 @@ def is_correct(item: McqItem, answer: str | None) -> bool:
     return normalize_answer(answer) == normalize_answer(item.answer)
 
 
-async def run_sample(item: McqItem, service: ReasonService, cfg: McqConfig) -> Record:
+async def run_sample(item: McqItem, service: ReasonTarget, cfg: McqConfig) -> Record:
     if item.video is None:
         raise FileNotFoundError(f"no video file for {item.key!r}")
     vid = await service.video_id(item.video)
@@ -112,7 +111,7 @@ async def run_sample(item: McqItem, service: ReasonService, cfg: McqConfig) -> R
 
 
 async def run_mcq(
-    items: Sequence[McqItem], service: ReasonService, store: ResultStore,
+    items: Sequence[McqItem], service: ReasonTarget, store: ResultStore,
     cfg: McqConfig | None = None,
 ) -> RunStats:
     cfg = cfg or McqConfig()

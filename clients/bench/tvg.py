@@ -15,7 +15,7 @@ from clients.bench.answers import span_of
 from clients.bench.datasets import TvgItem
 from clients.bench.metrics import TvgSummary, span_iou, summarize_tvg
 from clients.bench.runner import Keyed, Record, ResultStore, RunStats, run_all
-from clients.bench.service import ReasonService, RequestOptions
+from clients.bench.target import ReasonTarget, RequestOptions
 
 QUESTION = "Find the moment in the video that matches this description: {query}"
 PAPER_MIOU = {"Open-o3 Video": 20.8, "Qwen2.5-VL-7B": 16.3}
@@ -28,7 +28,7 @@ class TvgConfig:
     progress: bool = True
 
 
-async def run_sample(item: TvgItem, service: ReasonService, cfg: TvgConfig) -> Record:
+async def run_sample(item: TvgItem, service: ReasonTarget, cfg: TvgConfig) -> Record:
     if item.video is None:
         raise FileNotFoundError(f"no video file for {item.key!r}")
     vid = await service.video_id(item.video)
@@ -41,7 +41,7 @@ async def run_sample(item: TvgItem, service: ReasonService, cfg: TvgConfig) -> R
 
 
 async def run_tvg(
-    items: Sequence[TvgItem], service: ReasonService, store: ResultStore,
+    items: Sequence[TvgItem], service: ReasonTarget, store: ResultStore,
     cfg: TvgConfig | None = None,
 ) -> RunStats:
     cfg = cfg or TvgConfig()

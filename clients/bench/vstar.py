@@ -48,7 +48,7 @@ from clients.bench.metrics import (
     summarize_vstar,
 )
 from clients.bench.runner import Keyed, Record, ResultStore, RunStats, run_all
-from clients.bench.service import ReasonService, RequestOptions
+from clients.bench.target import ReasonTarget, RequestOptions
 from service.grounding.protocols import vstar_step, vstar_video_length
 
 STEPS = ("what", "when", "where", "where-chain2", "when-chain2")
@@ -112,7 +112,7 @@ def where_prompt_2(r: Mapping[str, Any], count: int) -> str:
 
 
 async def run_sample(
-    item: VStarItem, service: ReasonService, judge: Judge, cfg: VStarConfig
+    item: VStarItem, service: ReasonTarget, judge: Judge, cfg: VStarConfig
 ) -> Record:
     if item.video is None:
         raise FileNotFoundError(f"no video file for vid {item.vid!r}")
@@ -148,7 +148,7 @@ def annotation_boxes(r: Mapping[str, Any]) -> list[list[Any]]:
     return [[b["xmin"], b["ymin"], b["xmax"], b["ymax"]] for b in r.get("bboxes") or []]
 
 
-async def release_step(service: ReasonService, vid: str, item: VStarItem, step: str,
+async def release_step(service: ReasonTarget, vid: str, item: VStarItem, step: str,
                        cfg: VStarConfig) -> Any:
     """One chain step as the release's script sends it (see the module docstring)."""
     r = item.raw
@@ -159,7 +159,7 @@ async def release_step(service: ReasonService, vid: str, item: VStarItem, step: 
                                 opts=cfg.opts, prompt=prompt)
 
 
-async def serving_step(service: ReasonService, vid: str, item: VStarItem, step: str,
+async def serving_step(service: ReasonTarget, vid: str, item: VStarItem, step: str,
                        cfg: VStarConfig) -> Any:
     """One chain step through the served model's own prompt, in our phrasing."""
     r, length = item.raw, item.length_s
@@ -177,7 +177,7 @@ async def serving_step(service: ReasonService, vid: str, item: VStarItem, step: 
 
 async def run_vstar(
     items: Sequence[VStarItem],
-    service: ReasonService,
+    service: ReasonTarget,
     judge: Judge,
     store: ResultStore,
     cfg: VStarConfig = VStarConfig(),

@@ -16,6 +16,7 @@ from clients.sdk.errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    DeadlineExceededError,
     JobCancelledError,
     JobWaitTimeout,
     NotFoundError,
@@ -24,7 +25,6 @@ from clients.sdk.errors import (
     RateLimitError,
     ServerError,
     ServiceUnavailableError,
-    TimeoutError,
     UnsupportedMediaError,
 )
 from clients.sdk.models import (
@@ -48,6 +48,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Client",
+    "DeadlineExceededError",
     "Evidence",
     "FramesInfo",
     "Health",
@@ -63,7 +64,6 @@ __all__ = [
     "ReasonResult",
     "ServerError",
     "ServiceUnavailableError",
-    "TimeoutError",
     "Trace",
     "UnsupportedMediaError",
     "Video",

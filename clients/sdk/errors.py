@@ -10,7 +10,7 @@ Every error the SDK raises is an `O3Error`::
     │   ├── PayloadTooLargeError      413 (upload over the size cap)
     │   ├── UnsupportedMediaError     415 (not a decodable video)
     │   ├── RateLimitError            429 (retried first, honouring Retry-After)
-    │   ├── TimeoutError              504 (the model did not answer in time)
+    │   ├── DeadlineExceededError     504 (the model did not answer in time)
     │   ├── ServiceUnavailableError   503 (retried first, honouring Retry-After)
     │   └── ServerError               500, 502 and any other status
     ├── APIConnectionError            no HTTP answer at all (refused, reset, DNS)
@@ -89,7 +89,7 @@ class RateLimitError(APIError):
     retry_after: float | None = None
 
 
-class TimeoutError(APIError):
+class DeadlineExceededError(APIError):
     """504: the server (or its model) timed out."""
 
 
@@ -139,7 +139,7 @@ _BY_STATUS: dict[int, type[APIError]] = {
     422: BadRequestError,
     429: RateLimitError,
     503: ServiceUnavailableError,
-    504: TimeoutError,
+    504: DeadlineExceededError,
 }
 
 _STATUS_BY_TYPE: dict[str, int] = {

@@ -37,7 +37,7 @@ from typing import Any
 
 from transformers.utils.chat_template_utils import render_jinja_template
 
-from training.tiny import QWEN25_VL_CHAT_TEMPLATE
+from service.inference.tiny import QWEN25_VL_CHAT_TEMPLATE
 
 SEED = 11
 STUB_ROOTS = ("transformers", "trl", "datasets", "accelerate", "peft", "wandb", "vllm",

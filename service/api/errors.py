@@ -2,7 +2,8 @@
 
 Shape (OpenAI's): `{"error": {"message", "type", "param", "code"}}`. `type` follows
 from the status (see `TYPE_BY_STATUS`). Exceptions that know their status carry it:
-`ApiError` (ours), `BackendError` subclasses, and video errors (any exception with
+`ApiError` (ours; defined in `service.errors` so guards below this layer raise it),
+`BackendError` subclasses, and video errors (any exception with
 `.status` and `.code` attributes, as `service.video` raises). Everything else is a
 logged 500: a plain ValueError is a bug, not a bad request.
 """
@@ -17,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.errors import ApiError
 from service.inference.backend import BackendError
 from service.inference.images import ImageDataError
 from service.video.errors import VideoError
@@ -36,26 +38,6 @@ def error_type(status: int) -> str:
     if status in TYPE_BY_STATUS:
         return TYPE_BY_STATUS[status]
     return "server_error" if status >= 500 else "invalid_request_error"
-
-
-class ApiError(Exception):
-    """An error the gateway answers with on purpose: status, stable code, message."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        param: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.param = param
-        self.headers = headers or {}
 
 
 def error_body(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:

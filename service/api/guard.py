@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from starlette.requests import Request
 
-from service.api.errors import ApiError
+from service.errors import ApiError
 
 T = TypeVar("T")
 

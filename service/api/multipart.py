@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from service.api.errors import ApiError
+from service.errors import ApiError
 
 MAX_FIELDS_BYTES = 256 * 1024
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from statistics import median
 
 from service.grounding.geometry import box_iou, fed_to_original, normalize_box
+from service.grounding.normalize import normalize_answer
 from service.grounding.types import Box, FrameSetMeta, ParsedTrace
-from service.inference.normalize import normalize_answer
 from service.inference.types import MergedEvidence
 
 DEFAULT_MAX_DT = 1.0

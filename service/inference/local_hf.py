@@ -1,7 +1,7 @@
 """The local transformers backend: a Qwen2.5-VL checkpoint directory, in-process.
 
 Owns loading a Hugging Face Qwen2.5-VL checkpoint (the real Open-o3 Video weights or
-the tiny random one from `training.tiny`) and running `generate` on it.
+the tiny random one from `service.inference.tiny`) and running `generate` on it.
 
 Invariants:
 - torch and transformers are imported lazily, inside functions: importing this module
@@ -58,6 +58,7 @@ from service.inference.backend import (
     Usage,
 )
 from service.inference.checkpoint import CheckpointInfo, inspect_checkpoint, too_long_advice
+from service.inference.processor import load_processor
 
 
 @dataclass(frozen=True)
@@ -82,50 +83,9 @@ _DEFAULT_CONTEXT = 32768
 _SEQUENCE_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
 
 
-def load_processor(path: Path | str) -> Any:
-    """The checkpoint's processor; the image-only variant where torchvision is missing.
-
-    transformers builds Qwen2.5-VL's video processor with torchvision only; frames go
-    in as images here, so without torchvision the same files load into
-    `_image_only_class()` (tokenizer + image processor + chat template).
-    """
-    if _module("transformers.utils").is_torchvision_available():
-        return _module("transformers").AutoProcessor.from_pretrained(str(path))
-    return _image_only_class().from_pretrained(str(path))
-
-
 def _module(name: str) -> Any:
     """Import lazily, typed as Any (torch and transformers stay optional)."""
     return importlib.import_module(name)
-
-
-_IMAGE_ONLY: list[Any] = []
-
-
-def _image_only_class() -> Any:
-    """`Qwen2_5_VLProcessor` without its video processor (built once, lazily)."""
-    if _IMAGE_ONLY:
-        return _IMAGE_ONLY[0]
-    base = _module("transformers").Qwen2_5_VLProcessor
-    mixin = _module("transformers.processing_utils").ProcessorMixin
-
-    class ImageOnlyQwen2_5_VLProcessor(base):  # type: ignore[misc,valid-type]
-        """Tokenizer + image processor + chat template; refuses `videos=`."""
-
-        def __init__(
-            self, image_processor: Any = None, tokenizer: Any = None,
-            chat_template: str | None = None, **kwargs: Any,
-        ) -> None:
-            self.image_token = getattr(tokenizer, "image_token", None) or "<|image_pad|>"
-            self.video_token = getattr(tokenizer, "video_token", None) or "<|video_pad|>"
-            self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
-            self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
-            mixin.__init__(
-                self, image_processor, tokenizer, chat_template=chat_template, **kwargs
-            )
-
-    _IMAGE_ONLY.append(ImageOnlyQwen2_5_VLProcessor)
-    return ImageOnlyQwen2_5_VLProcessor
 
 
 def _resolve_device(device: str) -> str:

@@ -48,6 +48,7 @@ from service.grounding.protocols import Protocol
 from service.grounding.released import letters_for
 from service.grounding.subtitles import cues_for_frames, transcript
 from service.grounding.types import FrameSetMeta, ParsedTrace, Prompt, TaskType
+from service.grounding.voting import VoteOutcome, VotingMode, vote
 from service.inference.backend import Backend, SampleResult, Usage
 from service.inference.evidence import merge_evidence
 from service.inference.released_tts import (
@@ -63,11 +64,9 @@ from service.inference.types import (
     StageTimings,
     TraceReport,
     Verdict,
-    VotingMode,
     WeightMode,
 )
 from service.inference.verifier import TraceVerification, verify, verify_released
-from service.inference.voting import VoteOutcome, vote
 from service.video.frameset import FrameSet
 
 

@@ -41,9 +41,8 @@ from typing import Literal
 
 from service.grounding import released as rel
 from service.grounding.types import ParsedTrace, TaskType
+from service.grounding.voting import VoteOutcome, VoteRow, VotingMode
 from service.inference.backend import SamplingParams
-from service.inference.types import VoteRow, VotingMode
-from service.inference.voting import VoteOutcome
 
 REPETITION_PENALTY = 1.05
 ScorerStyle = Literal["videomme", "worldsense", "videommmu"]

@@ -15,13 +15,8 @@ from enum import StrEnum
 from service.grounding.prompt import DEFAULT_SPEC, PromptSpec
 from service.grounding.subtitles import Cue
 from service.grounding.types import Box, ParsedTrace, TaskType
+from service.grounding.voting import VoteRow, VotingMode
 from service.inference.backend import SamplingParams, Usage
-
-
-class VotingMode(StrEnum):
-    SINGLE = "single"          # first votable trace wins (the paper's "single pass")
-    MAJORITY = "majority"      # every votable trace weighs 1
-    CONFIDENCE = "confidence"  # weights from the verifier (SPEC section 4)
 
 
 class WeightMode(StrEnum):
@@ -43,17 +38,6 @@ class PipelineOptions:
     add_duration_line: bool | None = None  # None: the protocol's rule (rl: every video)
     prompt: PromptSpec = DEFAULT_SPEC     # protocol and per-request overrides
     subtitles: tuple[Cue, ...] | None = None  # cues; those at the fed frames are shown
-
-
-@dataclass(frozen=True)
-class VoteRow:
-    """One candidate answer in the vote table."""
-
-    answer: str
-    weight: float
-    votes: int                      # how many traces voted for it
-    traces: tuple[int, ...]         # indices of those traces
-    span: tuple[float, float] | None = None  # temporal answers: weight-averaged span
 
 
 @dataclass(frozen=True)

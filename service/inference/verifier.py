@@ -45,12 +45,13 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from service.grounding import released as rel
+from service.grounding.normalize import normalize_answer
 from service.grounding.prompt import build_scorer_prompt
 from service.grounding.types import Box, EvidenceItem, ParsedTrace
+from service.grounding.voting import VotingMode
 from service.inference.backend import Backend, BackendError, SamplingParams, Usage
-from service.inference.normalize import normalize_answer
 from service.inference.released_tts import ReleasedTrace, base_weight, scoring_sampling
-from service.inference.types import VotingMode, WeightMode
+from service.inference.types import WeightMode
 from service.video.frameset import FrameSet
 
 MAX_CROPS = 10

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
-from service.api.errors import ApiError
+from service.errors import ApiError
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 

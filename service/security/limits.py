@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from service.api.errors import ApiError
+from service.errors import ApiError
 from service.observability.metrics import Metrics
 
 

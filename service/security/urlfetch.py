@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from service.api.errors import ApiError
+from service.errors import ApiError
 from service.settings import Settings
 
 

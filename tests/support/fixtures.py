@@ -5,7 +5,7 @@ Use from any test area's conftest.py:
     from tests.support.fixtures import local_backend, tiny_checkpoint  # noqa: F401
 
 - `tiny_checkpoint` (session): a directory holding the random tiny Qwen2.5-VL built by
-  `training.tiny` (seed 0). Built once per machine and code version: it is cached under
+  `service.inference.tiny` (seed 0). Built once per machine and code version: it is cached under
   the temp dir, keyed by a hash of the builder's inputs, and published with an atomic
   rename, so parallel workers never see half a checkpoint.
 - `local_backend` (session): a `LocalHFBackend` on it (the model loads on first use).
@@ -33,7 +33,7 @@ def _cache_key(seed: int) -> str:
     import transformers
 
     import service.grounding.prompt as prompt_module
-    import training.tiny as tiny_module
+    import service.inference.tiny as tiny_module
 
     digest = hashlib.sha256(f"{seed}:{transformers.__version__}".encode())
     for module in (tiny_module, prompt_module):
@@ -45,7 +45,7 @@ def build_tiny_once(seed: int = 0) -> Path:
     """The tiny checkpoint for `seed`, built at most once per machine and code version."""
     if seed in _BUILT:
         return _BUILT[seed]
-    from training.tiny import build_tiny_checkpoint
+    from service.inference.tiny import build_tiny_checkpoint
 
     final = Path(tempfile.gettempdir()) / f"o3-tiny-{_cache_key(seed)}"
     if not (final / "model.safetensors").exists():

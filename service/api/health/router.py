@@ -7,8 +7,8 @@ import asyncio
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from service.api.errors import ApiError
 from service.api.openapi import ERRORS
+from service.errors import ApiError
 
 router = APIRouter(tags=["health"])
 READY_TIMEOUT_S = 5.0

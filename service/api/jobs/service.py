@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 
-from service.api.errors import ApiError, error_body, to_api_error
+from service.api.errors import error_body, to_api_error
 from service.api.jobs.protocol import ErrorBody, Job
 from service.api.reason.protocol import ReasonFields, ReasonResponse
 from service.api.reason.service import ReasonService
+from service.errors import ApiError
 from service.observability.context import request_id_var
 from service.observability.metrics import Metrics
 from service.state.jobs import JobQueue, JobRecord, Outcome

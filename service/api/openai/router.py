@@ -18,11 +18,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from service.api.deps import request_id
-from service.api.errors import ApiError
 from service.api.guard import guarded
 from service.api.openai.protocol import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 from service.api.openai.service import ChatService
 from service.api.openapi import ERRORS
+from service.errors import ApiError
 from service.security.auth import ApiKeyRoute
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=ApiKeyRoute)

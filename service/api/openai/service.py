@@ -30,7 +30,6 @@ from typing import Any
 
 from PIL import Image
 
-from service.api.errors import ApiError
 from service.api.media import Media
 from service.api.openai.protocol import (
     AssistantMessage,
@@ -52,6 +51,7 @@ from service.api.reason.protocol import (
 )
 from service.api.reason.service import ReasonService
 from service.api.videos.service import VideosService
+from service.errors import ApiError
 from service.grounding.types import FrameSetMeta, TaskType
 from service.inference.images import ImageDataError, from_data_url
 from service.settings import Settings

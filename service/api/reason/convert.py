@@ -16,8 +16,9 @@ from service.api.reason.protocol import (
 from service.grounding.answer_box import read_answer_box
 from service.grounding.geometry import fed_to_original, normalize_box
 from service.grounding.types import FrameSetMeta
+from service.grounding.voting import VoteRow
 from service.inference.backend import Usage
-from service.inference.types import MergedEvidence, TraceReport, Verdict, VoteRow
+from service.inference.types import MergedEvidence, TraceReport, Verdict
 
 
 def _span(span: tuple[float, float] | None) -> list[float] | None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from service.api.errors import ApiError
 from service.api.reason.protocol import ReasonFields
+from service.errors import ApiError
 from service.grounding.prompt import PromptError, PromptSpec, build_image_prompt, build_prompt
 from service.grounding.protocols import Protocol
 from service.grounding.subtitles import Cue, SubtitleError, parse_subtitles

@@ -10,12 +10,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from service.api.deps import request_id
-from service.api.errors import ApiError
 from service.api.guard import guarded
 from service.api.multipart import StreamingForm
 from service.api.openapi import ERRORS
 from service.api.reason.protocol import JobAccepted, ReasonFields, ReasonRequest, ReasonResponse
 from service.api.reason.service import ReasonService
+from service.errors import ApiError
 from service.security.auth import ApiKeyRoute
 from service.security.urlfetch import stream_video_url
 

@@ -35,7 +35,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from service.api.errors import ApiError
 from service.api.media import Media, still_frameset
 from service.api.reason.convert import verdict_response
 from service.api.reason.params import (
@@ -47,13 +46,15 @@ from service.api.reason.params import (
     trained_policy,
 )
 from service.api.reason.protocol import ReasonFields, ReasonRequest, ReasonResponse
+from service.errors import ApiError
 from service.grounding.prompt import PromptSpec
 from service.grounding.subtitles import Cue
 from service.grounding.types import TaskType
+from service.grounding.voting import VotingMode
 from service.inference.backend import Backend, BackendError, SamplingParams
 from service.inference.checkpoint import TrainedFrames
 from service.inference.pipeline import Pipeline
-from service.inference.types import PipelineOptions, Verdict, VotingMode, WeightMode
+from service.inference.types import PipelineOptions, Verdict, WeightMode
 from service.observability.metrics import Metrics
 from service.security.limits import InferenceGate
 from service.settings import Settings

@@ -17,8 +17,8 @@ from service.inference.backend import (
     SamplingParams,
 )
 from service.inference.local_hf import LocalHFBackend
+from service.inference.tiny import build_tiny_checkpoint
 from tests.support.fixtures import make_frames
-from training.tiny import build_tiny_checkpoint
 
 FRAMES = make_frames(4)
 PROMPT = build_prompt("What is moving?", [0.0, 1.0, 2.0, 3.0])

@@ -35,7 +35,7 @@ def prompts() -> list[tuple[str, Prompt]]:
 
 @pytest.fixture(scope="module")
 def processor(tiny_checkpoint: Path) -> Any:
-    from service.inference.local_hf import load_processor
+    from service.inference.processor import load_processor
 
     return load_processor(tiny_checkpoint)  # what the local backend renders with
 
@@ -45,7 +45,7 @@ def test_checkpoint_template_renders_like_the_golden_tests(
         processor: Any, name: str, prompt: Prompt) -> None:
     from transformers.utils.chat_template_utils import render_jinja_template
 
-    from training.tiny import QWEN25_VL_CHAT_TEMPLATE
+    from service.inference.tiny import QWEN25_VL_CHAT_TEMPLATE
     served = processor.apply_chat_template(to_hf_messages(prompt), tokenize=False,
                                            add_generation_prompt=True)
     golden, _ = render_jinja_template([to_hf_messages(prompt)],

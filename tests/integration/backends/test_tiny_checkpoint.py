@@ -1,4 +1,4 @@
-"""training.tiny: a deterministic random Qwen2.5-VL that loads like the real one."""
+"""service.inference.tiny: a deterministic random Qwen2.5-VL that loads like the real one."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from service.inference.checkpoint import inspect_checkpoint
-from service.inference.local_hf import load_processor
-from training.tiny import build_tiny_checkpoint
+from service.inference.processor import load_processor
+from service.inference.tiny import build_tiny_checkpoint
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -22,7 +22,7 @@ def _hashes(root: Path) -> dict[str, str]:
 def test_same_seed_same_bytes_across_processes(tmp_path: Path, tiny_checkpoint: Path) -> None:
     # built again by the CLI in a fresh process: every file identical to the fixture's
     out = tmp_path / "again"
-    done = subprocess.run([sys.executable, "-m", "training.tiny", str(out), "--seed", "0"],
+    done = subprocess.run([sys.executable, "-m", "service.inference.tiny", str(out), "--seed", "0"],
                           cwd=REPO, capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(done.stdout.strip().splitlines()[-1])["checkpoint"] == str(out)
     assert _hashes(out) == _hashes(tiny_checkpoint)

@@ -3,7 +3,7 @@ model server is the CPU vLLM stand-in over real HTTP, reached through the SDK.
 
 `bench_service(backend)` starts the stand-in on `backend`, builds `create_app` with a
 `VLLMHTTPBackend` pointed at it, runs the app's lifespan and yields a
-`GatewayService` over `clients.sdk.AsyncClient` on an ASGI transport.
+`GatewayTarget` over `clients.sdk.AsyncClient` on an ASGI transport.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from clients.bench.service import GatewayService
+from clients.bench.target import GatewayTarget
 from clients.sdk import AsyncClient
 from service.app import create_app
 from service.inference.backend import Backend
@@ -24,14 +24,14 @@ from service.settings import Settings
 from tests.support.fixtures import local_backend, tiny_checkpoint  # noqa: F401
 from tests.support.vllm_standin import StandinState, start_standin
 
-BenchService = Callable[..., AbstractAsyncContextManager[GatewayService]]
+BenchService = Callable[..., AbstractAsyncContextManager[GatewayTarget]]
 
 
 @pytest.fixture
 def bench_service(tmp_path: Path, redis_db_url: str) -> BenchService:
     @asynccontextmanager
     async def make(backend: Backend, state: StandinState | None = None,
-                   random_tiny: bool | None = None) -> AsyncIterator[GatewayService]:
+                   random_tiny: bool | None = None) -> AsyncIterator[GatewayTarget]:
         settings = Settings(_env_file=None, data_dir=tmp_path / "gw", env="dev",  # type: ignore[call-arg]
                             redis_url=redis_db_url, sync_max_duration_s=60.0,
                             request_timeout_s=120.0, max_concurrency=4)
@@ -41,7 +41,7 @@ def bench_service(tmp_path: Path, redis_db_url: str) -> BenchService:
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
                 async with AsyncClient("http://gw", transport=transport, timeout=120.0) as c:
-                    yield GatewayService(c)
+                    yield GatewayTarget(c)
             await model.close()
 
     return make

@@ -10,7 +10,7 @@ import pytest
 from clients.bench.datasets import load_mcq, load_tvg
 from clients.bench.mcq import McqConfig, run_mcq, summarize_mcq
 from clients.bench.runner import ResultStore
-from clients.bench.service import RequestOptions
+from clients.bench.target import RequestOptions
 from clients.bench.tvg import TvgConfig, run_tvg, summarize_run
 from service.inference.doubles import ScriptedBackend
 from tests.integration.bench.conftest import BenchService

@@ -11,7 +11,7 @@ from clients.bench.datasets import load_mcq, load_tvg, load_vstar
 from clients.bench.judges import LenientJudge
 from clients.bench.mcq import McqConfig, run_mcq, summarize_mcq
 from clients.bench.runner import ResultStore
-from clients.bench.service import RequestOptions
+from clients.bench.target import RequestOptions
 from clients.bench.tvg import TvgConfig, run_tvg
 from clients.bench.tvg import summarize_run as tvg_summary
 from clients.bench.vstar import VStarConfig, run_vstar, summarize_run

@@ -23,7 +23,7 @@ import pytest
 from clients.bench.datasets import load_vstar
 from clients.bench.judges import LenientJudge
 from clients.bench.runner import ResultStore
-from clients.bench.service import RequestOptions
+from clients.bench.target import RequestOptions
 from clients.bench.vstar import VStarConfig, run_vstar
 from service.inference.doubles import ScriptedBackend
 from tests.integration.bench.conftest import BenchService
@@ -48,7 +48,7 @@ def golden_rows() -> list[dict[str, Any]]:
 def rendered(body: dict[str, Any]) -> str:
     from transformers.utils.chat_template_utils import render_jinja_template
 
-    from training.tiny import QWEN25_VL_CHAT_TEMPLATE
+    from service.inference.tiny import QWEN25_VL_CHAT_TEMPLATE
     out, _ = render_jinja_template([body["messages"]], chat_template=QWEN25_VL_CHAT_TEMPLATE,
                                    add_generation_prompt=True)
     return str(out[0])

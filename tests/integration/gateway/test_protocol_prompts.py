@@ -61,7 +61,7 @@ async def client(tmp_path: Path, standin: tuple[str, StandinState], video_path: 
 def sent(state: StandinState) -> str:
     from transformers.utils.chat_template_utils import render_jinja_template
 
-    from training.tiny import QWEN25_VL_CHAT_TEMPLATE
+    from service.inference.tiny import QWEN25_VL_CHAT_TEMPLATE
     out, _ = render_jinja_template([state.requests[-1]["messages"]],
                                    chat_template=QWEN25_VL_CHAT_TEMPLATE,
                                    add_generation_prompt=True)

@@ -21,9 +21,9 @@ from PIL import Image
 import training.data as data_module
 from training.config import DataConfig
 from training.data import SampleError, build_sample, sft_row
-from training.dataset import RECORD_COLUMN, lazy_dataset
+from training.lazy_dataset import RECORD_COLUMN, lazy_dataset
 from training.records import load_records
-from training.synth import generate
+from training.synth_records import generate
 
 CFG = DataConfig(num_frames=4, short_video_s=0.0, max_frames=8, max_pixels=112 * 84)
 GROUNDED = "temporal-spatial free-form QA"

@@ -21,7 +21,7 @@ from training.config import DataConfig, RewardConfig
 from training.data import Sample, build_samples
 from training.records import TASKS, load_records
 from training.rewards import parse_annotation, score_all
-from training.synth import COLORS, generate
+from training.synth_records import COLORS, generate
 
 CFG = DataConfig(num_frames=4, short_video_s=0.0, max_frames=8, max_pixels=112 * 84)
 

@@ -18,12 +18,13 @@ import pytest
 
 pytest.importorskip("trl", reason="the train extra (trl) is not installed")
 
+from service.grounding.voting import VotingMode
 from service.inference.backend import SamplingParams
-from service.inference.types import PipelineOptions, VotingMode
+from service.inference.tiny import build_tiny_checkpoint
+from service.inference.types import PipelineOptions
 from training.config import RunConfig, load_config
 from training.metrics import jsonl_metrics_callback, read_metrics
-from training.synth import generate
-from training.tiny import build_tiny_checkpoint
+from training.synth_records import generate
 
 
 @pytest.fixture(scope="module")

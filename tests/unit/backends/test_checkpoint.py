@@ -46,7 +46,7 @@ def test_sharded_checkpoints_hash_the_index(tmp_path: Path) -> None:
 
 
 MARKERS = [
-    # the key training.tiny writes into config.json
+    # the key service.inference.tiny writes into config.json
     ({"o3_random_tiny_model": True}, False, True),
     # the marker file alone is enough
     ({}, True, True),

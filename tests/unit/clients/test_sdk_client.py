@@ -24,13 +24,13 @@ from clients.sdk import (
     AsyncClient,
     AuthenticationError,
     Client,
+    DeadlineExceededError,
     JobCancelledError,
     JobWaitTimeout,
     NotFoundError,
     RateLimitError,
     ReasonResult,
     ServiceUnavailableError,
-    TimeoutError,
 )
 
 VID = "ab" * 32
@@ -207,7 +207,7 @@ JOB_ENDINGS = [
             "status": "failed",
             "error": {"type": "timeout_error", "code": "backend_timeout", "message": "slow"},
         },
-        TimeoutError,
+        DeadlineExceededError,
     ),  # typed from error body
     ({"status": "cancelled"}, JobCancelledError),  # cancelled by someone else
 ]

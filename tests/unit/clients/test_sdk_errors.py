@@ -34,7 +34,7 @@ STATUS_CASES = [
     (500, E.ServerError),  # bug on the server
     (502, E.ServerError),  # backend error
     (503, E.ServiceUnavailableError),  # backend down / not ready
-    (504, E.TimeoutError),  # model too slow
+    (504, E.DeadlineExceededError),  # model too slow
     (418, E.ServerError),  # an unlisted status still becomes an APIError
 ]
 
@@ -96,7 +96,8 @@ def test_rate_limit_error_carries_retry_after() -> None:
 
 JOB_BODIES = [
     # (error body of a failed job, expected class, status)
-    ({"type": "timeout_error", "code": "backend_timeout", "message": "m"}, E.TimeoutError, 504),
+    ({"type": "timeout_error", "code": "backend_timeout", "message": "m"},
+     E.DeadlineExceededError, 504),
     ({"type": "invalid_request_error", "code": "video_not_found"}, E.NotFoundError, 404),
     ({"type": "invalid_request_error", "code": "prompt_too_long"}, E.BadRequestError, 400),
     (

@@ -50,7 +50,7 @@ RULES = (REPO / ".dockerignore").read_text()
     ("README.md", True),  # pyproject's readme
     ("service/app.py", True),  # the package
     ("service/web/index.html", True),  # package data served at /
-    ("training/tiny.py", True),  # the tiny-checkpoint builder (local image)
+    ("service/inference/tiny.py", True),  # the tiny-checkpoint builder (the package)
     (".env", False),  # secrets never enter the image
     (".venv/bin/python", False),  # the host's virtualenv
     ("data/videos/abc.mp4", False),  # uploaded videos

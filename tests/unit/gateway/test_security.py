@@ -6,7 +6,7 @@ import pytest
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
-from service.api.errors import ApiError
+from service.errors import ApiError
 from service.security.auth import (
     ApiKeyRoute,
     bearer_token,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from service.api.errors import ApiError
+from service.errors import ApiError
 from service.observability.metrics import Metrics
 from service.security.limits import InferenceGate
 from service.state.cache import MemoryCache, cache_key

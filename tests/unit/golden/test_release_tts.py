@@ -29,11 +29,12 @@ from PIL import Image
 from service.grounding import released as rel
 from service.grounding.prompt import SCORER_USER_TEMPLATE
 from service.grounding.types import FrameSetMeta, TaskType, TextPart
+from service.grounding.voting import VotingMode
 from service.inference.backend import SamplingParams
 from service.inference.doubles import ScriptedBackend
 from service.inference.pipeline import Pipeline
 from service.inference.released_tts import read_trace, scorer_question
-from service.inference.types import PipelineOptions, Verdict, VotingMode, WeightMode
+from service.inference.types import PipelineOptions, Verdict, WeightMode
 from service.inference.verifier import released_crops
 from service.video.frameset import FrameSet
 

@@ -41,7 +41,7 @@ def load(name: str) -> list[dict[str, Any]]:
 def render(prompt: Prompt) -> str:
     from transformers.utils.chat_template_utils import render_jinja_template
 
-    from training.tiny import QWEN25_VL_CHAT_TEMPLATE
+    from service.inference.tiny import QWEN25_VL_CHAT_TEMPLATE
     out, _ = render_jinja_template([to_hf_messages(prompt)], chat_template=QWEN25_VL_CHAT_TEMPLATE,
                                    add_generation_prompt=True)
     return str(out[0])

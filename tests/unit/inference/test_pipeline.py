@@ -16,10 +16,11 @@ from PIL import Image
 
 from service.grounding.grammar import format_evidence, format_temporal_answer, format_trace
 from service.grounding.types import Box, FrameSetMeta, ImagePart, Prompt, TaskType, TextPart
+from service.grounding.voting import VotingMode
 from service.inference.backend import BackendUnavailable, SamplingParams
 from service.inference.doubles import ScriptedBackend
 from service.inference.pipeline import Pipeline
-from service.inference.types import PipelineOptions, VotingMode, WeightMode
+from service.inference.types import PipelineOptions, WeightMode
 from service.video.frameset import FrameSet
 
 FED = (112, 84)

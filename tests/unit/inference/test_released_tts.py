@@ -14,6 +14,7 @@ from PIL import Image
 
 from service.grounding.prompt import format_question
 from service.grounding.types import FrameSetMeta, TaskType, TextPart
+from service.grounding.voting import VotingMode
 from service.inference.backend import SamplingParams
 from service.inference.doubles import ScriptedBackend
 from service.inference.pipeline import Pipeline
@@ -24,7 +25,7 @@ from service.inference.released_tts import (
     scoring_sampling,
     vote_letters,
 )
-from service.inference.types import PipelineOptions, VotingMode, WeightMode
+from service.inference.types import PipelineOptions, WeightMode
 from service.video.frameset import FrameSet
 
 OPTIONS = ["A. a cup", "B. a phone", "C. a hat", "D. a dog"]

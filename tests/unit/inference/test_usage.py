@@ -15,10 +15,11 @@ from PIL import Image
 
 from service.grounding.prompt import build_scorer_prompt, format_question
 from service.grounding.types import Prompt
+from service.grounding.voting import VotingMode
 from service.inference.backend import BackendTimeout, Usage
 from service.inference.doubles import ScriptedBackend, prompt_words
 from service.inference.pipeline import Pipeline
-from service.inference.types import PipelineOptions, VotingMode, WeightMode
+from service.inference.types import PipelineOptions, WeightMode
 from tests.unit.inference.test_pipeline import LEFT, OPTIONS, RIGHT, cite, frames
 
 QUESTION = "What is shown?"

@@ -23,11 +23,11 @@ from service.grounding.types import (
     TaskType,
     TextPart,
 )
+from service.grounding.voting import VotingMode, vote
 from service.inference.backend import BackendTimeout, SamplingParams, ScoreResult, Usage
 from service.inference.doubles import ScriptedBackend, prompt_words
-from service.inference.types import VotingMode, WeightMode
+from service.inference.types import WeightMode
 from service.inference.verifier import crop_evidence, parse_score, verify
-from service.inference.voting import vote
 from service.video.frameset import FrameSet
 
 MCQ = TaskType.MCQ

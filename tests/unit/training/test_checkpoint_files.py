@@ -43,7 +43,7 @@ class VocabDouble:
         return 722
 
     def token_to_id(self, token: str) -> int:
-        from training.tiny import SPECIAL_TOKENS
+        from service.inference.tiny import SPECIAL_TOKENS
 
         return 700 + SPECIAL_TOKENS.index(token)
 
@@ -54,7 +54,7 @@ def tokenizer() -> object:
 
 
 def test_sizes_change_widths_only(tokenizer: object) -> None:
-    from training.tiny import _model_config
+    from service.inference.tiny import _model_config
 
     tiny, small = _model_config(tokenizer, 4096), _model_config(tokenizer, 4096, "small")
     # the default stays the tests' and service's checkpoint: widths 64 / 2 layers
@@ -67,7 +67,7 @@ def test_sizes_change_widths_only(tokenizer: object) -> None:
 
 
 def test_unknown_size_is_refused(tokenizer: object) -> None:
-    from training.tiny import _model_config
+    from service.inference.tiny import _model_config
 
     with pytest.raises(ValueError, match="unknown size 'huge'"):
         _model_config(tokenizer, 4096, "huge")

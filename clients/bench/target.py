@@ -1,6 +1,6 @@
 """The harness's seam to the gateway: upload a video once, ask `/v1/reason`.
 
-`ReasonService` is the small interface the runners call; `GatewayService` implements
+`ReasonTarget` is the small interface the runners call; `GatewayTarget` implements
 it over the project's SDK (`clients.sdk.AsyncClient`), so every request goes through
 the same retries, error tree and wire models as any other client. Tests pass an
 `AsyncClient` built on an in-process transport; the CLI builds one from `--base-url`.
@@ -59,7 +59,7 @@ class RequestOptions:
         return out
 
 
-class ReasonService(Protocol):
+class ReasonTarget(Protocol):
     async def video_id(self, path: Path) -> str: ...
 
     async def reason(
@@ -76,8 +76,8 @@ class ReasonService(Protocol):
 
 
 @dataclass
-class GatewayService:
-    """`ReasonService` over the SDK's `AsyncClient` (the caller owns the client)."""
+class GatewayTarget:
+    """`ReasonTarget` over the SDK's `AsyncClient` (the caller owns the client)."""
 
     client: AsyncClient
     _ids: dict[Path, str] = field(default_factory=dict)

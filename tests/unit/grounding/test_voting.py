@@ -14,8 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.grounding.types import ParsedTrace, TaskType
-from service.inference.types import VotingMode
-from service.inference.voting import effective_weights, vote
+from service.grounding.voting import VotingMode, effective_weights, vote
 
 MCQ, FREE, TEMP = TaskType.MCQ, TaskType.FREE_FORM, TaskType.TEMPORAL
 MAJ, CONF, SINGLE = VotingMode.MAJORITY, VotingMode.CONFIDENCE, VotingMode.SINGLE

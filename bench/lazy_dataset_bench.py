@@ -4,7 +4,7 @@ Owns one measurement: write a synthetic STGR-SFT.json of N records (12 generated
 records repeated under new ids), then time `lazy_dataset` on it, read its last row, and
 print the peak resident memory before and after, as one JSON line.
 
-Usage: `python -m training.bench_lazy OUT_DIR [--n 31166]`. The eager path is not run
+Usage: `python -m bench.lazy_dataset_bench OUT_DIR [--n 31166]`. The eager path is not run
 for comparison on purpose: it would decode every frame of every record up front.
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from training.config import DataConfig
-from training.dataset import lazy_dataset
-from training.synth import generate
+from training.lazy_dataset import lazy_dataset
+from training.synth_records import generate
 
 
 def _write(out: Path, n: int) -> Path:
@@ -36,7 +36,7 @@ def _peak_mb() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.bench_lazy")
+    parser = argparse.ArgumentParser(prog="python -m bench.lazy_dataset_bench")
     parser.add_argument("out", type=Path)
     parser.add_argument("--n", type=int, default=31166)
     args = parser.parse_args(argv)

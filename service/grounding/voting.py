@@ -33,16 +33,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from service.grounding.geometry import temporal_iou
 from service.grounding.grammar import format_temporal_answer
+from service.grounding.normalize import normalize_answer, similarity
 from service.grounding.types import ParsedTrace, TaskType
-from service.inference.normalize import normalize_answer, similarity
-from service.inference.types import VoteRow, VotingMode
 
 _EPS = 1e-9
 Span = tuple[float, float]
 _KeyFn = Callable[[str], str]
+
+
+class VotingMode(StrEnum):
+    SINGLE = "single"          # first votable trace wins (the paper's "single pass")
+    MAJORITY = "majority"      # every votable trace weighs 1
+    CONFIDENCE = "confidence"  # weights from the verifier (SPEC section 4)
+
+
+@dataclass(frozen=True)
+class VoteRow:
+    """One candidate answer in the vote table."""
+
+    answer: str
+    weight: float
+    votes: int                      # how many traces voted for it
+    traces: tuple[int, ...]         # indices of those traces
+    span: tuple[float, float] | None = None  # temporal answers: weight-averaged span
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.inference.normalize import normalize_answer, same_answer, similarity
+from service.grounding.normalize import normalize_answer, same_answer, similarity
 
 NORMAL_FORMS = [
     # the example: number word, article, trailing period all fold away

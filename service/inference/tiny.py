@@ -22,7 +22,7 @@ service's demo mode use; its bytes never change) and `small` (about 1.2M paramet
 layers of width 128, the smallest model that learns the synthetic tasks on CPU, used by
 the ablation). Only the widths differ; tokenizer, template and geometry are shared.
 
-Usage: `python -m training.tiny OUT_DIR [--seed N] [--size tiny|small]` (or `main(argv)`).
+Usage: `python -m service.inference.tiny OUT_DIR [--seed N] [--size tiny|small]` (or `main(argv)`).
 """
 
 from __future__ import annotations
@@ -254,15 +254,15 @@ def build_tiny_checkpoint(
 
 def _write_marker(out_dir: Path, seed: int, params: int) -> None:
     (out_dir / TINY_MARKER_FILE).write_text(
-        "Random tiny Qwen2.5-VL built by training/tiny.py for tests and demos.\n"
+        "Random tiny Qwen2.5-VL built by service/inference/tiny.py for tests and demos.\n"
         f"seed={seed} parameters={params}\nIts answers are random text, not predictions.\n",
         encoding="utf-8",
     )
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.tiny", description=__doc__.split(
-        "\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m service.inference.tiny",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("out_dir", type=Path, help="directory to write the checkpoint to")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and corpus")
     parser.add_argument("--max-positions", type=int, default=4096,
