@@ -1,7 +1,8 @@
 """Held-out evaluation of a checkpoint on STGR records, through the SERVICE's local backend.
 
 Owns: `evaluate(checkpoint, json_path, data_cfg)`, which builds each record's sample
-(the same frames and prompt as training and serving), asks
+exactly as the service builds a request (`training.data.build_sample(served=True)`:
+the service's sampler and prompt builder, no key frames or other annotations), asks
 `service.inference.local_hf.LocalHFBackend` for completions with explicit sampling, and
 scores them with the training rewards (sigma at its final value). Reported per reward
 and per task, so an ablation table can be printed from it.
@@ -79,7 +80,8 @@ def evaluate(
     cfg = rewards or RewardConfig()
     sampling = sampling or SamplingParams(temperature=0.0, max_tokens=128, seed=0)
     backend = LocalHFBackend(checkpoint, device="cpu", dtype="float32")
-    samples = iter_samples(json_path, data_cfg, "rl")  # one record's frames at a time
+    # served=True: the prompt the service would build (no key frames, no annotations)
+    samples = iter_samples(json_path, data_cfg, "rl", served=True)
     rows: list[dict[str, float]] = []
     per_task: dict[str, list[dict[str, float]]] = defaultdict(list)
     report = EvalReport()
