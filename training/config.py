@@ -27,6 +27,7 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 DurationLine = Literal["non-grounding", "always", "never"]
 SFTLoss = Literal["completion", "whole"]
 GatingMode = Literal["paper", "code"]
+RewardMode = Literal["paper", "released"]
 ImportanceLevel = Literal["sequence", "token"]
 
 
@@ -82,6 +83,7 @@ class DataConfig:
 class RewardConfig:
     """Which rewards are summed in RL and how (SPEC 5)."""
 
+    mode: RewardMode = "paper"           # "released": the release's reward_func.py, case for case
     names: list[str] = field(
         default_factory=lambda: ["accuracy", "format", "temporal", "spatial"])
     weights: list[float] | None = None   # None: all 1.0 (the plain sum r_acc+r_fmt+r_t+r_s)
@@ -100,6 +102,7 @@ class RewardConfig:
         _check(self.weights is None or len(self.weights) == len(self.names),
                "rl.rewards.weights must have one weight per name or be null")
         _check_literal(self.gating, GatingMode, "rl.rewards.gating")
+        _check_literal(self.mode, RewardMode, "rl.rewards.mode")
         _check(self.tau > 0, f"rl.rewards.tau={self.tau}; must be > 0 seconds")
         _check(self.sigma_start >= self.sigma_end > 0,
                "need rl.rewards.sigma_start >= sigma_end > 0 "
