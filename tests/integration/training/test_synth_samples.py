@@ -121,3 +121,22 @@ def test_visual_qa_gets_the_image_only_prompt(samples: dict[str, Sample]) -> Non
     text = sample.prompt.user[1]
     assert isinstance(text, TextPart) and text.text.startswith("Where is the ")
     assert len(sample.images) == 1 and sample.images[0].size == sample.meta.fed_size
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_ground_truth_trace_in_released_mode(samples: dict[str, Sample], task: str) -> None:
+    """The annotation carries what the release's reward functions read, so the target
+    trace also scores in `rl.rewards.mode: released` (accuracy = the release's sum of
+    ans_acc + ans_tiou + ans_viou: up to 2 on temporal MCQ)."""
+    sample = samples[task]
+    assert sample.target is not None
+    released = json.loads(sample.annotation)["released"]
+    if task == "visual QA":
+        assert released["image_size_refine"] == list(sample.meta.fed_size)
+    else:
+        assert released["image_size"] == list(sample.meta.fed_size)  # (W, H) of fed frames
+    scores = score_all(sample.target, sample.annotation, RewardConfig(mode="released"))
+    # the release reads visual-QA evidence as `<obj>(\w+)</obj>`: "red square" (two words)
+    # is not evidence there, so its format is 0.5; every other task's target scores 1.0
+    assert scores["format"] == (0.5 if task == "visual QA" else 1.0)
+    assert scores["accuracy"] >= (1.9 if task == "temporal QA (MCQ)" else 0.9)
