@@ -209,7 +209,8 @@ def _meta(info: VideoInfo, fed: tuple[int, int], times: Sequence[float]) -> Fram
 def image_frame(path: Path, cfg: DataConfig) -> tuple[list[Image.Image], FrameSetMeta]:
     with Image.open(path) as img:
         rgb = img.convert("RGB")
-    fed = fit_size(rgb.width, rgb.height, cfg.min_pixels, cfg.max_pixels)
+    lo, hi = cfg.image_min_pixels or cfg.min_pixels, cfg.image_max_pixels or cfg.max_pixels
+    fed = fit_size(rgb.width, rgb.height, lo, hi)
     resized = rgb.resize(fed, Image.Resampling.BICUBIC)
     meta = FrameSetMeta(times=(0.0,), fed_size=fed, orig_size=rgb.size, duration=0.0)
     return [resized], meta
@@ -363,10 +364,13 @@ def _first_box(text: str) -> Box | None:
 # ---- samples and rows -------------------------------------------------------------
 
 
-def wants_duration_line(record: STGRRecord, cfg: DataConfig) -> bool:
-    if cfg.duration_line == "never" or not record.is_video:
+def wants_duration_line(record: STGRRecord, cfg: DataConfig, kind: RecordKind = "rl") -> bool:
+    """`The video is in total N seconds.`: released RL writes it for every video task,
+    released SFT for all but temporal-spatial free-form QA (`data.sft_duration_line`)."""
+    mode = (cfg.sft_duration_line if kind == "sft" else None) or cfg.duration_line
+    if mode == "never" or not record.is_video:
         return False
-    return cfg.duration_line == "always" or record.task not in GROUNDED_TASKS
+    return mode == "always" or record.task not in GROUNDED_TASKS
 
 
 def inserts_key_frames(record: STGRRecord, cfg: DataConfig) -> bool:
@@ -386,7 +390,7 @@ def build_sample(
         images, meta = _video_sample_frames(record, cfg, base_dir, path, served)
         prompt = build_prompt(
             record.question, meta.times, task=DATASET_TASKS.get(record.task, TaskType.FREE_FORM),
-            duration=meta.duration, add_duration_line=wants_duration_line(record, cfg),
+            duration=meta.duration, add_duration_line=wants_duration_line(record, cfg, kind),
         )
     else:
         images, meta = image_frame(path, cfg)
