@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--config", default="tiny-cpu")
     ev.add_argument("--set", dest="overrides", action="append", default=[])
     ev.add_argument("--max-tokens", type=int, default=128)
-    abl = sub.add_parser("ablation", help="SFT only / SFT+GRPO / SFT+GSPO on synthetic data")
+    abl = sub.add_parser("ablation", help="baselines, SFT only / SFT+GRPO / SFT+GSPO per seed")
     abl.add_argument("--work", type=Path, default=Path("artifacts/ablation"))
     abl.add_argument("--config", default="cpu-ablation")
     abl.add_argument("--size", default="small", help="random model size (training.tiny)")
@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     abl.add_argument("--set", dest="overrides", action="append", default=[])
     abl.add_argument("--n-train", type=int, default=240)
     abl.add_argument("--n-eval", type=int, default=60)
+    abl.add_argument("--seeds", default="0", help="comma-separated training seeds (e.g. 0,1,2)")
     return parser
 
 
@@ -113,8 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from training.ablation import run_ablation
 
     tasks = tuple(t.strip() for t in args.tasks.split(",")) if args.tasks else None
+    seeds = tuple(int(s) for s in args.seeds.split(","))
     return run_ablation(args.work, args.config, args.overrides, args.n_train, args.n_eval,
-                        args.size, tasks)
+                        args.size, tasks, seeds)
 
 
 if __name__ == "__main__":
