@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,8 +70,9 @@ def _stage(args: argparse.Namespace) -> int:
         from training.rl import run_rl
 
         path = run_rl(cfg, model=args.model, output_dir=out, callbacks=callbacks)
-    print(json.dumps({"stage": stage, "checkpoint": str(path),
-                      "metrics": str(out / "metrics.jsonl")}))
+    if int(os.environ.get("RANK", "0")) == 0:  # one line per run, not one per process
+        print(json.dumps({"stage": stage, "checkpoint": str(path),
+                          "metrics": str(out / "metrics.jsonl")}))
     return 0
 
 

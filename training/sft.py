@@ -45,8 +45,14 @@ def world_size() -> int:
 
 
 def common_args(stage: StageCommon, output_dir: Path) -> dict[str, Any]:
-    """TrainingArguments fields both stages share."""
+    """TrainingArguments fields both stages share.
+
+    `use_cpu` without a CUDA device: then N processes started by torchrun / accelerate
+    form one gloo process group (accelerate's MULTI_CPU) instead of N separate runs."""
+    import torch
+
     return {
+        "use_cpu": not torch.cuda.is_available(),
         "output_dir": str(output_dir),
         "learning_rate": stage.learning_rate,
         "lr_scheduler_type": stage.lr_scheduler,
@@ -119,9 +125,15 @@ def build_sft_dataset(cfg: RunConfig) -> Any:
 
 
 def save_checkpoint(trainer: Any, processor: Any, cfg: RunConfig, out: Path, stage: str) -> Path:
-    """Model + processor in HF layout, plus the run config that produced them."""
+    """Model + processor in HF layout, plus the run config that produced them.
+
+    Every rank calls `save_model` (DeepSpeed ZeRO-3 gathers the shards collectively; the
+    trainer writes on the main process only); the processor and `training_config.json`
+    are written by world process zero alone, and the other ranks wait for it."""
     trainer.save_model(str(out))
-    finish_checkpoint_dir(out, processor, cfg, stage)
+    if trainer.is_world_process_zero():
+        finish_checkpoint_dir(out, processor, cfg, stage)
+    trainer.accelerator.wait_for_everyone()
     return out
 
 
