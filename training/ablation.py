@@ -81,17 +81,22 @@ def run_ablation(
     cfg = _config(config, overrides or [], train, tiny)
     greedy = SamplingParams(temperature=0.0, max_tokens=cfg.rl.max_completion_length, seed=0)
     state = Results(work)
-    constant, traces = evaluate_constant(train / "STGR-RL.json", heldout / "STGR-RL.json",
-                                         cfg.data, cfg.rl.rewards)
-    state.add(None, "constant", constant, extra={"traces": traces})
-    state.add(None, "untrained", evaluate(tiny, heldout / "STGR-RL.json", cfg.data,
-                                          rewards=cfg.rl.rewards, sampling=greedy))
+    state.load()  # a resumed run reuses every report it already wrote
+    if "constant" not in state.baselines:
+        constant, traces = evaluate_constant(train / "STGR-RL.json", heldout / "STGR-RL.json",
+                                             cfg.data, cfg.rl.rewards)
+        state.add(None, "constant", constant, extra={"traces": traces})
+    if "untrained" not in state.baselines:
+        state.add(None, "untrained", evaluate(tiny, heldout / "STGR-RL.json", cfg.data,
+                                              rewards=cfg.rl.rewards, sampling=greedy))
     for seed in seeds:
         seeded = [*(overrides or []), f"sft.seed={seed}", f"rl.seed={seed}"]
         sft = work / f"seed{seed}" / "sft"
         for label, extra in ROWS:
             run_cfg = _config(config, [*extra, *seeded], train, tiny)
             out = work / f"seed{seed}" / label.lower().replace("+", "_") if extra else sft
+            if label in state.seeded.get(seed, {}) and (out / "training_config.json").exists():
+                continue  # trained and scored by an earlier run
             seconds = None
             if not (out / "training_config.json").exists():  # else reused: no time to record
                 t0 = time.perf_counter()
@@ -131,6 +136,19 @@ class Results:
         self.seconds: dict[str, float] = {}
         self.extra: dict[str, Any] = {}
 
+    def load(self) -> None:
+        """Reports, seconds and extras of an earlier run of the same `work` directory."""
+        path = self.work / "ablation.json"
+        if not path.exists():
+            return
+        data = json.loads(path.read_text())
+        self.baselines = {k: _report_from(v) for k, v in data.get("baselines", {}).items()}
+        self.seeded = {int(s): {k: _report_from(v) for k, v in rows.items()}
+                       for s, rows in data.get("seeds", {}).items()}
+        self.seconds = data.get("seconds", {})
+        self.extra = {k: v for k, v in data.items()
+                      if k not in ("baselines", "seeds", "seconds", "summary")}
+
     def add(self, seed: int | None, label: str, report: EvalReport,
             seconds: float | None = None, extra: dict[str, Any] | None = None) -> None:
         name = label if seed is None else f"seed{seed}/{label}"
@@ -158,6 +176,11 @@ class Results:
 def _report_dict(r: EvalReport) -> dict[str, Any]:
     return {"n": r.n, "means": r.means, "by_task": r.by_task, "rows": r.rows,
             "texts": r.texts, "tasks": r.tasks}
+
+
+def _report_from(d: dict[str, Any]) -> EvalReport:
+    return EvalReport(n=d["n"], means=d["means"], by_task=d["by_task"], rows=d["rows"],
+                      texts=d.get("texts", []), tasks=d.get("tasks", []))
 
 
 def seed_mean(reports: Sequence[EvalReport]) -> EvalReport:
