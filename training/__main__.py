@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     abl.add_argument("--n-train", type=int, default=240)
     abl.add_argument("--n-eval", type=int, default=60)
     abl.add_argument("--seeds", default="0", help="comma-separated training seeds (e.g. 0,1,2)")
+    abl.add_argument("--merge", type=Path, action="append", default=[], metavar="WORK",
+                     help="only merge the seeds of another --work run (same data) and print")
     return parser
 
 
@@ -113,8 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(tiny_main(args.rest) or 0)
     if args.command == "eval":
         return _eval(args)
-    from training.ablation import run_ablation
+    from training.ablation import merge_ablations, run_ablation
 
+    if args.merge:
+        print(merge_ablations(args.work, args.merge))
+        return 0
     tasks = tuple(t.strip() for t in args.tasks.split(",")) if args.tasks else None
     seeds = tuple(int(s) for s in args.seeds.split(","))
     return run_ablation(args.work, args.config, args.overrides, args.n_train, args.n_eval,

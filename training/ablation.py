@@ -109,6 +109,21 @@ def run_ablation(
     return 0
 
 
+def merge_ablations(work: Path, others: Sequence[Path]) -> str:
+    """Add the seeded reports of other work directories (seeds run in parallel there on
+    the same data and checkpoint) to `<work>/ablation.json`; return the summary table."""
+    state = Results(work)
+    state.load()
+    for other in others:
+        more = Results(other)
+        more.load()
+        for seed, rows in more.seeded.items():
+            state.seeded.setdefault(seed, {}).update(rows)
+        state.seconds.update({f"{other.name}:{k}": v for k, v in more.seconds.items()})
+    state.save()
+    return summary_table(state.baselines, state.seeded)
+
+
 def _train(cfg: RunConfig, out: Path, start: Path | None) -> Path:
     """SFT from the config's model (start None) or RL from the `start` checkpoint."""
     from training.metrics import jsonl_metrics_callback

@@ -108,3 +108,21 @@ def test_seed_mean_is_per_record_and_summary_pairs_against_constant_and_sft(
     assert again.baselines["constant"].rows == constant.rows
     assert again.seeded[0]["SFT only"].tasks == s0.tasks
     assert again.seconds == {"seed0/SFT only": 1.5}
+
+
+def test_merge_adds_the_seeds_run_elsewhere(tmp_path: Any) -> None:
+    from training.ablation import Results, merge_ablations
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    first, second = Results(a), Results(b)
+    first.add(None, "constant", _tasked("visual QA", (0.5, 0.0)))
+    first.add(0, "SFT only", _tasked("visual QA", (0.25, 0.0)), seconds=3.0)
+    second.add(1, "SFT only", _tasked("visual QA", (0.75, 0.0)), seconds=4.0)
+    table = merge_ablations(a, [b])
+    row = next(ln for ln in table.splitlines() if ln.startswith("| SFT only"))
+    assert row.split(" | ")[1] == "2"  # both seeds
+    merged = Results(a)
+    merged.load()
+    assert sorted(merged.seeded) == [0, 1] and merged.seconds["b:seed1/SFT only"] == 4.0
