@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--config", default="tiny-cpu")
     ev.add_argument("--set", dest="overrides", action="append", default=[])
     ev.add_argument("--max-tokens", type=int, default=128)
-    abl = sub.add_parser("ablation", help="SFT only / SFT+GRPO / SFT+GSPO on synthetic data")
+    abl = sub.add_parser("ablation", help="baselines, SFT only / SFT+GRPO / SFT+GSPO per seed")
     abl.add_argument("--work", type=Path, default=Path("artifacts/ablation"))
     abl.add_argument("--config", default="cpu-ablation")
     abl.add_argument("--size", default="small", help="random model size (service.inference.tiny)")
@@ -50,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     abl.add_argument("--set", dest="overrides", action="append", default=[])
     abl.add_argument("--n-train", type=int, default=240)
     abl.add_argument("--n-eval", type=int, default=60)
+    abl.add_argument("--seeds", default="0", help="comma-separated training seeds (e.g. 0,1,2)")
+    abl.add_argument("--merge", type=Path, action="append", default=[], metavar="WORK",
+                     help="only merge the seeds of another --work run (same data) and print")
     return parser
 
 
@@ -68,8 +72,9 @@ def _stage(args: argparse.Namespace) -> int:
         from training.rl import run_rl
 
         path = run_rl(cfg, model=args.model, output_dir=out, callbacks=callbacks)
-    print(json.dumps({"stage": stage, "checkpoint": str(path),
-                      "metrics": str(out / "metrics.jsonl")}))
+    if int(os.environ.get("RANK", "0")) == 0:  # one line per run, not one per process
+        print(json.dumps({"stage": stage, "checkpoint": str(path),
+                          "metrics": str(out / "metrics.jsonl")}))
     return 0
 
 
@@ -110,11 +115,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(tiny_main(args.rest) or 0)
     if args.command == "eval":
         return _eval(args)
-    from training.ablation import run_ablation
+    from training.ablation import merge_ablations, run_ablation
 
+    if args.merge:
+        print(merge_ablations(args.work, args.merge))
+        return 0
     tasks = tuple(t.strip() for t in args.tasks.split(",")) if args.tasks else None
+    seeds = tuple(int(s) for s in args.seeds.split(","))
     return run_ablation(args.work, args.config, args.overrides, args.n_train, args.n_eval,
-                        args.size, tasks)
+                        args.size, tasks, seeds)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 DurationLine = Literal["non-grounding", "always", "never"]
 SFTLoss = Literal["completion", "whole"]
 GatingMode = Literal["paper", "code"]
+RewardMode = Literal["paper", "released"]
 ImportanceLevel = Literal["sequence", "token"]
 
 
@@ -58,10 +59,13 @@ class DataConfig:
     short_fps: float = 2.0
     min_frames: int = 4
     max_frames: int = 64                 # cap after key frames are inserted
-    min_pixels: int = 4 * 28 * 28
+    min_pixels: int = 4 * 28 * 28        # per video frame (released: 100,352, i.e. upscaled)
     max_pixels: int = 128 * 28 * 28      # 100,352 px per frame (SPEC 1)
-    insert_key_frames: bool = True       # add annotated key frames among the uniform ones
-    duration_line: DurationLine = "non-grounding"  # "The video is in total N seconds."
+    image_min_pixels: int | None = None  # visual QA images (None: min_pixels; released 3,136)
+    image_max_pixels: int | None = None  # visual QA images (None: max_pixels; released 200,704)
+    insert_key_frames: bool = True       # key frames into temporal-spatial free-form QA prompts
+    duration_line: DurationLine = "always"  # "The video is in total N seconds." (RL, eval)
+    sft_duration_line: DurationLine | None = None  # SFT samples (None: duration_line)
     max_records: int | None = None       # take only the first N records (smoke runs)
 
     def __post_init__(self) -> None:
@@ -74,6 +78,11 @@ class DataConfig:
                "data.min_pixels must be >= 784 and <= data.max_pixels "
                f"(got {self.min_pixels}, {self.max_pixels})")
         _check_literal(self.duration_line, DurationLine, "data.duration_line")
+        if self.sft_duration_line is not None:
+            _check_literal(self.sft_duration_line, DurationLine, "data.sft_duration_line")
+        for name in ("image_min_pixels", "image_max_pixels"):
+            value = getattr(self, name)
+            _check(value is None or value >= 28 * 28, f"data.{name}={value}; >= 784 or null")
         _check(self.max_records is None or self.max_records > 0,
                f"data.max_records={self.max_records}; use a positive number or null")
 
@@ -82,6 +91,7 @@ class DataConfig:
 class RewardConfig:
     """Which rewards are summed in RL and how (SPEC 5)."""
 
+    mode: RewardMode = "paper"           # "released": the release's reward_func.py, case for case
     names: list[str] = field(
         default_factory=lambda: ["accuracy", "format", "temporal", "spatial"])
     weights: list[float] | None = None   # None: all 1.0 (the plain sum r_acc+r_fmt+r_t+r_s)
@@ -100,6 +110,7 @@ class RewardConfig:
         _check(self.weights is None or len(self.weights) == len(self.names),
                "rl.rewards.weights must have one weight per name or be null")
         _check_literal(self.gating, GatingMode, "rl.rewards.gating")
+        _check_literal(self.mode, RewardMode, "rl.rewards.mode")
         _check(self.tau > 0, f"rl.rewards.tau={self.tau}; must be > 0 seconds")
         _check(self.sigma_start >= self.sigma_end > 0,
                "need rl.rewards.sigma_start >= sigma_end > 0 "
@@ -178,8 +189,14 @@ class RLStage(StageCommon):
     max_completion_length: int = 768
     temperature: float = 1.0
     top_p: float = 0.95
-    use_vllm: bool = False               # rollouts by vLLM (GPU only)
-    vllm_mode: str = "colocate"
+    scale_rewards: str = "group"         # advantages / group std (released: + 1e-4, as TRL)
+    use_vllm: bool = False               # rollouts by vLLM (GPU only; extra `vllm`)
+    vllm_mode: str = "colocate"          # "colocate": in each training process; "server"
+    vllm_gpu_memory_utilization: float = 0.3  # colocate: GPU memory share vLLM may take
+    vllm_tensor_parallel_size: int = 1   # colocate: GPUs one vLLM engine spans
+    vllm_server_host: str = "0.0.0.0"    # server mode: `trl vllm-serve` host
+    vllm_server_port: int = 8000         # server mode: its port
+    vllm_importance_sampling_correction: bool = True  # TRL's vLLM-vs-trainer logprob fix
     rewards: RewardConfig = field(default_factory=RewardConfig)
 
     def __post_init__(self) -> None:
@@ -197,6 +214,12 @@ class RLStage(StageCommon):
         _check(0 < self.top_p <= 1, f"rl.top_p={self.top_p}; must be in (0, 1]")
         _check(self.temperature > 0, "rl.temperature must be > 0 for sampling rollouts")
         _check(self.vllm_mode in ("colocate", "server"), "rl.vllm_mode: colocate or server")
+        _check(0 < self.vllm_gpu_memory_utilization <= 1,
+               "rl.vllm_gpu_memory_utilization must be in (0, 1]")
+        _check(self.vllm_tensor_parallel_size >= 1, "rl.vllm_tensor_parallel_size must be >= 1")
+        _check(1 <= self.vllm_server_port <= 65535, "rl.vllm_server_port must be a TCP port")
+        _check(self.scale_rewards in ("group", "batch", "none"),
+               "rl.scale_rewards: group, batch or none")
 
 
 @dataclass

@@ -1,24 +1,31 @@
 """Training samples from STGR records: frames, prompt, SFT target, RL annotation (SPEC 5).
 
 Owns: resolving a record's media path per `source`, choosing frame times (the sampler's
-uniform times plus the annotated key frames inserted at their times), converting the
-record's normalized boxes to fed-frame pixels, and turning a record into a TRL row.
+uniform times, plus the annotated key frames for grounded records), converting every
+box of a record to fed-frame pixels, and turning a record into a TRL row.
 
 Invariants:
-- Frames come from `service.video` (probe, choose_times, fit_size, decode_at) and the
-  prompt from `service.grounding.prompt.build_prompt`: what the model sees in training
-  is what it sees when served. Nothing here imports PyAV.
-- Key frames replace the uniform frame nearest to them when closer than half a frame
-  interval, so a time never appears twice; labels carry the DECODED frame times.
+- Frames come from `service.video` (`sample_video`, or probe/choose_times/fit_size/
+  decode_at when key frames are inserted) and the prompt from
+  `service.grounding.prompt.build_prompt`. Nothing here imports PyAV.
+- Key frames are inserted ONLY for `temporal-spatial free-form QA`, as the released code
+  does, labelled with their annotated time rounded to whole seconds (released RL:
+  `round(time)`). Every other task gets exactly the service's frames: a temporal
+  record's key frames sit at its answer's ends and would give the answer away.
+- `build_sample(served=True)` (evaluation) builds exactly the service's prompt for the
+  video and question: no key frames, whatever the task.
+- A key frame past the video's end is refused (`SampleError` naming the record), never
+  clamped. A key frame replaces a uniform frame within half a native frame interval,
+  so a time never appears twice.
 - A key frame whose released JPEG (`key_frames[i].path`) exists is read from that file,
-  resized (bicubic) to the video's fed size (`fit_size` of the video, so every frame of
-  a sample has one size and one box coordinate system) and labelled with its annotated
-  time; otherwise it is decoded from the video like the uniform frames.
-- Every box a sample carries (SFT target text, RL annotation) is in fed-frame integer
-  pixel space, the system the model reads and writes.
-- `visual QA` records get the builder's image-only prompt (`build_image_prompt`: one
-  image slot, no frame label); their meta is a one-frame set at t=0, and their answer
-  boxes are given in `image_size` pixels or normalized.
+  resized (bicubic) to the video's fed size; otherwise it is decoded from the video at
+  its annotated time.
+- Every box a sample carries (SFT target text: reasoning AND answer, RL annotation) is
+  in fed-frame pixels, whatever its source unit: normalized [0, 1], image pixels
+  (`image_size`, visual QA) or original display pixels (video).
+- `visual QA` records get the builder's image-only prompt (`build_image_prompt`).
+- The annotation also carries the record's raw fields as the released reward code
+  reads them (`released`), for `rl.rewards.mode: released`.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from typing import Any
 from PIL import Image
 
 from service.grounding import grammar
-from service.grounding.geometry import denormalize_box, scale_box
+from service.grounding.geometry import denormalize_box, display_to_fed, scale_box
 from service.grounding.parser import normalize_mcq_letter
 from service.grounding.prompt import (
     DATASET_TASKS,
@@ -46,6 +53,7 @@ from service.grounding.types import Box, FrameSetMeta, Prompt, TaskType
 from service.video.decode import decode_at
 from service.video.policy import FramePolicy, choose_times, fit_size
 from service.video.probe import VideoInfo, probe_video
+from service.video.sampler import sample_video
 from training.config import DataConfig
 from training.records import (
     GROUNDED_TASKS,
@@ -141,27 +149,56 @@ def load_key_frame(path: Path, fed: tuple[int, int]) -> Image.Image:
         return img.convert("RGB").resize(fed, Image.Resampling.BICUBIC)
 
 
+def key_label_time(t: float) -> float:
+    """A key frame's label time: its annotated time rounded to whole seconds, as the
+    released RL code writes it (`round(key_frame["time"])`, Python's round-half-even)."""
+    return float(round(t))
+
+
+def check_key_frames(record: STGRRecord, duration: float) -> None:
+    """Refuse key frames past the video's end (a time no frame of the video has)."""
+    for kf in record.key_frames:
+        if kf.time > duration:
+            raise SampleError(
+                f"record {record.id}: key frame idx {kf.idx} at {kf.time}s is past the end "
+                f"of the video ({duration:.3f}s); fix the record's key_frames")
+
+
 def video_frames(
     path: Path, cfg: DataConfig, key_times: Sequence[float],
     key_files: Mapping[float, Path] | None = None,
 ) -> tuple[list[Image.Image], FrameSetMeta]:
-    """Uniform + key frames; key frames in `key_files` come from their JPEG, not the video."""
+    """Uniform frames plus key frames labelled at their whole-second time.
+
+    A key frame in `key_files` (annotated time -> JPEG) comes from its file; the others
+    are decoded from the video at their annotated time. `key_times` must lie in the video.
+    """
     info = probe_video(path)
     uniform = choose_times(info, frame_policy(cfg))
-    files = {min(k, info.duration): p for k, p in (key_files or {}).items()}
-    keys = [min(k, info.duration) for k in key_times] if cfg.insert_key_frames else []
-    times = merge_key_times(uniform, keys, info.fps, cfg.max_frames)
+    source = {key_label_time(k): k for k in sorted(key_times, reverse=True)}
+    labels = merge_key_times(uniform, list(source), info.fps, cfg.max_frames)
     fed = fit_size(*info.display_size, cfg.min_pixels, cfg.max_pixels)
-    to_decode = [t for t in times if t not in files]
-    decoded = iter(decode_at(path, info, to_decode, fed)[0] if to_decode else [])
+    files = key_files or {}
+    plan = [(t, source.get(t)) for t in labels]  # (label, annotated key time or None)
+    to_decode = sorted({t if k is None else k for t, k in plan if k is None or k not in files})
+    decoded = dict(zip(to_decode, decode_at(path, info, to_decode, fed)[0], strict=True))
     frames: list[tuple[float, Image.Image]] = []
-    for t in times:  # sorted, as decode_at returns its frames
-        if t in files:
-            frames.append((t, load_key_frame(files[t], fed)))
+    for t, k in plan:
+        if k is not None and k in files:
+            frames.append((t, load_key_frame(files[k], fed)))
+        elif k is not None:
+            frames.append((t, decoded[k].image))
         else:
-            got = next(decoded)
+            got = decoded[t]
             frames.append((got.time, got.image))
     return [img for _, img in frames], _meta(info, fed, [t for t, _ in frames])
+
+
+def served_frames(path: Path, cfg: DataConfig) -> tuple[list[Image.Image], FrameSetMeta]:
+    """Exactly the frames the service feeds for this video: `service.video.sample_video`
+    with the config's policy, no annotation of any kind."""
+    sampled = sample_video(path, frame_policy(cfg))
+    return list(sampled.frameset.frames), sampled.frameset.meta
 
 
 def _meta(info: VideoInfo, fed: tuple[int, int], times: Sequence[float]) -> FrameSetMeta:
@@ -172,7 +209,8 @@ def _meta(info: VideoInfo, fed: tuple[int, int], times: Sequence[float]) -> Fram
 def image_frame(path: Path, cfg: DataConfig) -> tuple[list[Image.Image], FrameSetMeta]:
     with Image.open(path) as img:
         rgb = img.convert("RGB")
-    fed = fit_size(rgb.width, rgb.height, cfg.min_pixels, cfg.max_pixels)
+    lo, hi = cfg.image_min_pixels or cfg.min_pixels, cfg.image_max_pixels or cfg.max_pixels
+    fed = fit_size(rgb.width, rgb.height, lo, hi)
     resized = rgb.resize(fed, Image.Resampling.BICUBIC)
     meta = FrameSetMeta(times=(0.0,), fed_size=fed, orig_size=rgb.size, duration=0.0)
     return [resized], meta
@@ -234,32 +272,54 @@ def rewrite_boxes(text: str, to_fed: Any) -> str:
 
 
 def normalized_to_fed(size: tuple[int, int]) -> Any:
-    """Box map for stored reasoning: normalized [0, 1] -> fed pixels; pixels left as are."""
+    """Box map: normalized [0, 1] -> fed pixels; pixel boxes left as they are."""
     return lambda b: denormalize_box(b, size) if max(b) <= 1.0 else None
 
 
+def _is_normalized(box: Box) -> bool:
+    return max(box) <= 1.0
+
+
 def image_answer_to_fed(record: STGRRecord, fed: tuple[int, int]) -> Any:
-    """Box map for visual-QA answers: `image_size` pixels (or normalized) -> fed pixels."""
+    """Box map for visual-QA text (answer AND reasoning): `image_size` pixels (the
+    released data's unit, scaled to the fed image as the released SFT collator does for
+    the whole text) or normalized [0, 1] -> fed pixels."""
     def convert(box: Box) -> Box:
-        if max(box) <= 1.0:
+        if _is_normalized(box):
             return denormalize_box(box, fed)
         w, h = record.image_size or fed
         return scale_box(box, fed[0] / w, fed[1] / h)
     return convert
 
 
+def video_box_to_fed(meta: FrameSetMeta) -> Any:
+    """Box map for video reasoning: normalized [0, 1] (the released data's unit) or
+    pixels of the original video in display orientation -> fed pixels."""
+    def convert(box: Box) -> Box:
+        if _is_normalized(box):
+            return denormalize_box(box, meta.fed_size)
+        return display_to_fed(box, meta.display_size, meta.fed_size)
+    return convert
+
+
+def text_box_map(record: STGRRecord, meta: FrameSetMeta) -> Any:
+    """The box map for every box written in this record's text, whatever its unit."""
+    if record.is_video:
+        return video_box_to_fed(meta)
+    return image_answer_to_fed(record, meta.fed_size)
+
+
 def sft_target(record: STGRRecord, meta: FrameSetMeta) -> str:
-    """`<think>{reasoning}</think>\\n<answer>{answer}</answer>` with boxes in fed pixels."""
-    reasoning = (record.reasoning_process or "").strip()
-    think = rewrite_boxes(reasoning, normalized_to_fed(meta.fed_size))
+    """`<think>{reasoning}</think>\n<answer>{answer}</answer>`, every box in fed pixels."""
+    to_fed = text_box_map(record, meta)
+    think = rewrite_boxes((record.reasoning_process or "").strip(), to_fed)
     answer, _, _ = canonical_answer(record)
-    if record.task == "visual QA":
-        answer = rewrite_boxes(answer, image_answer_to_fed(record, meta.fed_size))
-    return grammar.format_trace(think, answer)
+    return grammar.format_trace(think, rewrite_boxes(answer, to_fed))
 
 
 def annotation_json(record: STGRRecord, meta: FrameSetMeta) -> str:
-    """The reward functions' view of a record (training.rewards), boxes in fed pixels."""
+    """The reward functions' view of a record (training.rewards), boxes in fed pixels,
+    plus the record's own fields as the released reward code reads them (`released`)."""
     answer, letter, span = canonical_answer(record)
     frames = [
         {"time": kf.time, "boxes": {
@@ -269,14 +329,31 @@ def annotation_json(record: STGRRecord, meta: FrameSetMeta) -> str:
     ]
     gt_box = None
     if record.task == "visual QA":
-        found = _first_box(rewrite_boxes(answer, image_answer_to_fed(record, meta.fed_size)))
-        gt_box = list(found) if found else None
+        found = _first_box(answer)
+        gt_box = list(image_answer_to_fed(record, meta.fed_size)(found)) if found else None
     n_options = len(option_letters_in(record.question)) or None
     return json.dumps({
         "task": record.task, "answer": answer, "letter": letter,
         "span": list(span) if span else None, "key_frames": frames, "gt_box": gt_box,
         "fed_size": list(meta.fed_size), "duration": meta.duration, "n_options": n_options,
+        "released": released_fields(record, meta),
     })
+
+
+def released_fields(record: STGRRecord, meta: FrameSetMeta) -> dict[str, Any]:
+    """What the released reward functions receive for this record: the raw answer,
+    key frames and normalized key items, and `image_size` (fed size for videos, the
+    record's stored size for images) / `image_size_refine` (fed size of an image)."""
+    image_size = list(meta.fed_size) if record.is_video else list(
+        record.image_size or meta.orig_size)
+    return {
+        "answer": record.answer,
+        "key_frames": [{"idx": kf.idx, "time": kf.time} for kf in record.key_frames],
+        "key_items": {k: {n: [list(b) for b in bs] for n, bs in objs.items()}
+                      for k, objs in record.key_items.items()},
+        "image_size": image_size,
+        "image_size_refine": list(meta.fed_size),
+    }
 
 
 def _first_box(text: str) -> Box | None:
@@ -291,20 +368,33 @@ def _first_box(text: str) -> Box | None:
 # ---- samples and rows -------------------------------------------------------------
 
 
-def wants_duration_line(record: STGRRecord, cfg: DataConfig) -> bool:
-    if cfg.duration_line == "never" or not record.is_video:
+def wants_duration_line(record: STGRRecord, cfg: DataConfig, kind: RecordKind = "rl") -> bool:
+    """`The video is in total N seconds.`: released RL writes it for every video task,
+    released SFT for all but temporal-spatial free-form QA (`data.sft_duration_line`)."""
+    mode = (cfg.sft_duration_line if kind == "sft" else None) or cfg.duration_line
+    if mode == "never" or not record.is_video:
         return False
-    return cfg.duration_line == "always" or record.task not in GROUNDED_TASKS
+    return mode == "always" or record.task not in GROUNDED_TASKS
 
 
-def build_sample(record: STGRRecord, cfg: DataConfig, base_dir: Path, kind: RecordKind) -> Sample:
+def inserts_key_frames(record: STGRRecord, cfg: DataConfig) -> bool:
+    """Key frames go into the prompt only for `temporal-spatial free-form QA` (as the
+    released code does); every other task's key frames would give its answer away."""
+    return cfg.insert_key_frames and record.task in GROUNDED_TASKS and bool(record.key_frames)
+
+
+def build_sample(
+    record: STGRRecord, cfg: DataConfig, base_dir: Path, kind: RecordKind,
+    *, served: bool = False,
+) -> Sample:
+    """One record as a trainer sample; `served=True` builds the prompt exactly as the
+    service would for the same video and question (no key frames: evaluation)."""
     path = resolve_media(record, cfg, base_dir)
     if record.is_video:
-        files = key_frame_files(record, cfg, base_dir)
-        images, meta = video_frames(path, cfg, record.key_times, files)
+        images, meta = _video_sample_frames(record, cfg, base_dir, path, served)
         prompt = build_prompt(
             record.question, meta.times, task=DATASET_TASKS.get(record.task, TaskType.FREE_FORM),
-            duration=meta.duration, add_duration_line=wants_duration_line(record, cfg),
+            duration=meta.duration, add_duration_line=wants_duration_line(record, cfg, kind),
         )
     else:
         images, meta = image_frame(path, cfg)
@@ -312,6 +402,18 @@ def build_sample(record: STGRRecord, cfg: DataConfig, base_dir: Path, kind: Reco
     target = sft_target(record, meta) if kind == "sft" else None
     return Sample(record.id, record.task, prompt, tuple(images), meta, target,
                   annotation_json(record, meta))
+
+
+def _video_sample_frames(
+    record: STGRRecord, cfg: DataConfig, base_dir: Path, path: Path, served: bool,
+) -> tuple[list[Image.Image], FrameSetMeta]:
+    if served or not inserts_key_frames(record, cfg):
+        images, meta = served_frames(path, cfg)
+    else:
+        files = key_frame_files(record, cfg, base_dir)
+        images, meta = video_frames(path, cfg, record.key_times, files)
+    check_key_frames(record, meta.duration)
+    return images, meta
 
 
 def sft_row(sample: Sample) -> dict[str, Any]:
@@ -334,11 +436,13 @@ def rl_row(sample: Sample) -> dict[str, Any]:
     }
 
 
-def iter_samples(json_path: str | Path, cfg: DataConfig, kind: RecordKind) -> Iterator[Sample]:
+def iter_samples(
+    json_path: str | Path, cfg: DataConfig, kind: RecordKind, *, served: bool = False
+) -> Iterator[Sample]:
     """Samples one at a time (frames of one record in memory at once)."""
     records = load_records(json_path, kind=kind, limit=cfg.max_records)
     base_dir = Path(json_path).parent
-    return (build_sample(r, cfg, base_dir, kind) for r in records)
+    return (build_sample(r, cfg, base_dir, kind, served=served) for r in records)
 
 
 def build_samples(

@@ -1,7 +1,8 @@
 """Held-out evaluation of a checkpoint on STGR records, through the SERVICE's local backend.
 
 Owns: `evaluate(checkpoint, json_path, data_cfg)`, which builds each record's sample
-(the same frames and prompt as training and serving), asks
+exactly as the service builds a request (`training.data.build_sample(served=True)`:
+the service's sampler and prompt builder, no key frames or other annotations), asks
 `service.inference.local_hf.LocalHFBackend` for completions with explicit sampling, and
 scores them with the training rewards (sigma at its final value). Reported per reward
 and per task, so an ablation table can be printed from it.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,14 +36,19 @@ class EvalReport:
     by_task: dict[str, dict[str, float]] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
     rows: list[dict[str, float]] = field(default_factory=list)  # per completion, in order
+    texts: list[str] = field(default_factory=list)              # the completions, in order
+    tasks: list[str] = field(default_factory=list)              # each completion's task
 
     @property
     def total(self) -> float:
         return sum(self.means.get(t, 0.0) for t in TERMS)
 
 
-def paired_delta(base: EvalReport, other: EvalReport) -> tuple[float, float]:
-    """Mean and standard error of `other - base` in total reward, record by record.
+def paired_delta(
+    base: EvalReport, other: EvalReport, terms: Sequence[str] = TERMS
+) -> tuple[float, float]:
+    """Mean and standard error of `other - base` in the sum of `terms` (default: the
+    total reward), record by record.
 
     Both reports must score the same records in the same order (one completion each,
     as greedy evaluation gives): pairing removes the records' own difficulty from the
@@ -50,7 +56,7 @@ def paired_delta(base: EvalReport, other: EvalReport) -> tuple[float, float]:
     """
     if len(base.rows) != len(other.rows) or not base.rows:
         raise ValueError("paired_delta needs two reports over the same non-empty records")
-    diffs = [sum(o[t] for t in TERMS) - sum(b[t] for t in TERMS)
+    diffs = [sum(o[t] for t in terms) - sum(b[t] for t in terms)
              for b, o in zip(base.rows, other.rows, strict=True)]
     mean = sum(diffs) / len(diffs)
     if len(diffs) < 2:
@@ -76,18 +82,28 @@ def evaluate(
     """Score `n` completions per held-out record (greedy by default)."""
     from service.inference.local_hf import LocalHFBackend
 
-    cfg = rewards or RewardConfig()
     sampling = sampling or SamplingParams(temperature=0.0, max_tokens=128, seed=0)
     backend = LocalHFBackend(checkpoint, device="cpu", dtype="float32")
-    samples = iter_samples(json_path, data_cfg, "rl")  # one record's frames at a time
+    # served=True: the prompt the service would build (no key frames, no annotations)
+    samples = iter_samples(json_path, data_cfg, "rl", served=True)
+    return score_samples(samples, lambda s: asyncio.run(_complete(backend, s, n, sampling)),
+                         rewards or RewardConfig())
+
+
+def score_samples(
+    samples: Iterable[Sample], complete: Callable[[Sample], list[str]], cfg: RewardConfig,
+) -> EvalReport:
+    """Score what `complete` writes for each sample (one record's frames at a time)."""
     rows: list[dict[str, float]] = []
     per_task: dict[str, list[dict[str, float]]] = defaultdict(list)
     report = EvalReport()
     for sample in samples:
-        for text in asyncio.run(_complete(backend, sample, n, sampling)):
+        for text in complete(sample):
             scores = score_all(text, sample.annotation, cfg)
             rows.append(scores)
             per_task[sample.task].append(scores)
+            report.texts.append(text)
+            report.tasks.append(sample.task)
             if len(report.examples) < 3:
                 report.examples.append(text)
     report.n, report.means, report.rows = len(rows), _mean(rows), rows

@@ -5,6 +5,9 @@ module does not import transformers). Each line holds the step and every logged
 value: loss, each reward's mean (`rewards/<name>/mean`), KL (`kl`, when beta > 0),
 clip fractions (`clip_ratio/*`) and completion lengths (`completions/*`), exactly as
 TRL names them.
+
+Invariant: in a multi-process run (torchrun / accelerate, N ranks) only the world
+process zero writes: one stream, not N interleaved copies.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ def jsonl_metrics_callback(path: Path) -> Any:
     class JsonlMetrics(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None,
                    **kwargs: Any) -> None:
-            if logs:
+            if logs and state.is_world_process_zero:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with path.open("a") as fh:
                     fh.write(json.dumps({"step": state.global_step, **logs}) + "\n")

@@ -23,19 +23,25 @@ Invariants:
   frame, else it scores 0 (it still counts in the mean): a box at the wrong time is
   never rewarded. Gating (code): the released `gt - pred < 1` one-sided test.
 - Temporal MCQ accuracy is the mean of the letter match and the span's temporal IoU
-  (the released code adds them as two rewards; we keep each term within [0, 1]).
+  (the released code adds them as two rewards; we keep each term within [0, 1]); an
+  unreadable letter scores 0 for the letter, the span still counts.
+- Spatial (paper): every `<obj>` the think section opens is a mention; one the parser
+  drops (no usable box, no readable time, past the end) scores 0 in the mean.
+- Think times are read like the parser reads evidence times (`0:02` is 2 s); a `<t>`
+  that holds no readable time counts as a miss (0) in the temporal mean.
+- `mode: released` replaces all of this by the released reward functions, case for
+  case (`training.rewards_released`), summed into the same four logged terms.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-
-from rouge_score import rouge_scorer  # type: ignore[import-untyped]
 
 from service.grounding import grammar
 from service.grounding.geometry import box_iou, temporal_iou
@@ -43,10 +49,11 @@ from service.grounding.parser import normalize_mcq_letter, parse_trace
 from service.grounding.types import Box, ParsedTrace, TaskType
 from training.config import RewardConfig
 from training.records import GROUNDED_TASKS, MCQ_TASKS, TEMPORAL_TASKS
+from training.rewards_released import released_terms, rouge_mean
 
 RewardFunc = Callable[..., list[float]]
 
-_ROUGE = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+_CLOCK = re.compile(r"\s*([0-9]{1,3}):([0-5]?[0-9](?:\.[0-9]{1,6})?)\s*s?\s*")
 
 
 # ---- reading completions and annotations ------------------------------------------
@@ -77,6 +84,7 @@ class Annotation:
     fed_size: tuple[int, int] | None = None
     duration: float | None = None
     n_options: int | None = None
+    released: dict[str, Any] | None = None   # the record's raw fields (released mode)
 
     @property
     def task_type(self) -> TaskType:
@@ -100,6 +108,7 @@ def parse_annotation(raw: str) -> Annotation:
         fed_size=(int(data["fed_size"][0]), int(data["fed_size"][1]))
         if data.get("fed_size") else None,
         duration=data.get("duration"), n_options=data.get("n_options"),
+        released=data.get("released"),
     )
 
 
@@ -116,14 +125,23 @@ def _parse_cached(text: str, raw_annotation: str) -> ParsedTrace:
                        duration=ann.duration, n_options=n_options)
 
 
-def think_times(think: str | None) -> list[float]:
-    """Every `<t>..</t>` time in the think section (evidence or bare time mentions)."""
-    times = []
-    for match in grammar.EVIDENCE_TAG.finditer(think or ""):
-        number = grammar.NUMBER.search(match.group("time") or "")
-        if match.group("t") and number:
-            times.append(float(number.group()))
-    return [t for t in times if math.isfinite(t)]
+def time_value(content: str) -> float | None:
+    """A `<t>` content as seconds: `2.5`, `2.5 s`, `0:02` (mm:ss); None when unreadable."""
+    clock = _CLOCK.fullmatch(content)
+    if clock:
+        return int(clock[1]) * 60 + float(clock[2])
+    numbers = grammar.NUMBER.findall(content)  # as the parser reads evidence times
+    if len(numbers) != 1:
+        return None
+    value = float(numbers[0])
+    return value if math.isfinite(value) else None
+
+
+def think_times(think: str | None) -> list[float | None]:
+    """Every `<t>..</t>` in the think section (evidence or bare time mentions), in
+    seconds; None for one that holds no readable time."""
+    return [time_value(m.group("time") or "")
+            for m in grammar.EVIDENCE_TAG.finditer(think or "") if m.group("t")]
 
 
 def tagged_boxes(text: str | None) -> list[Box]:
@@ -144,9 +162,7 @@ def rouge_f1(reference: str, hypothesis: str) -> float:
     """Mean of ROUGE-1/2/L F1 (stemmed), as the released code computes it."""
     if not reference.strip() or not hypothesis.strip():
         return 0.0
-    scores = _ROUGE.score(reference, hypothesis)
-    mean = sum(float(scores[k].fmeasure) for k in ("rouge1", "rouge2", "rougeL")) / 3
-    return min(1.0, max(0.0, mean))
+    return min(1.0, max(0.0, rouge_mean(reference, hypothesis)))
 
 
 def mcq_letter(answer: str | None, n_options: int | None = None) -> str | None:
@@ -161,6 +177,8 @@ def temporal_mcq_letter(answer: str | None) -> str | None:
 
 
 def accuracy_score(parsed: ParsedTrace, ann: Annotation) -> float:
+    if ann.task == "temporal QA (MCQ)":  # a span without a readable letter still counts
+        return _temporal_mcq_accuracy(parsed, ann)
     if not parsed.has_answer:
         return 0.0
     if ann.task == "visual QA":
@@ -168,15 +186,19 @@ def accuracy_score(parsed: ParsedTrace, ann: Annotation) -> float:
         return box_iou(boxes[0], ann.gt_box) if boxes and ann.gt_box else 0.0
     if ann.task in TEMPORAL_TASKS:
         tiou = temporal_iou(parsed.span, ann.span) if parsed.span and ann.span else 0.0
-        if ann.task == "temporal QA":
-            return tiou
-        # the parser gives the letter after `Correct Option:` as the answer of this form
-        letter = temporal_mcq_letter(parsed.answer) or mcq_letter(parsed.answer, ann.n_options)
-        letter_ok = letter is not None and letter == ann.letter
-        return (float(letter_ok) + tiou) / 2
+        return tiou
     if ann.task in MCQ_TASKS:
         return float(mcq_letter(parsed.answer, ann.n_options) == ann.letter)
     return rouge_f1(ann.answer, parsed.answer or "")
+
+
+def _temporal_mcq_accuracy(parsed: ParsedTrace, ann: Annotation) -> float:
+    """mean(letter right, tIoU of the span): the parser gives the letter after
+    `Correct Option:` as the answer of this form (None when unreadable)."""
+    tiou = temporal_iou(parsed.span, ann.span) if parsed.span and ann.span else 0.0
+    answer = parsed.answer
+    letter = (temporal_mcq_letter(answer) or mcq_letter(answer, ann.n_options)) if answer else None
+    return (float(letter is not None and letter == ann.letter) + tiou) / 2
 
 
 def _balanced(text: str, opener: Any, closer: Any) -> bool:
@@ -231,12 +253,14 @@ def temporal_score(parsed: ParsedTrace, ann: Annotation, sigma: float) -> float:
         return 0.0
     if ann.task in TEMPORAL_TASKS and ann.span:
         lo, hi = ann.span
-        return sum(lo <= t <= hi for t in times) / len(times)
+        return sum(t is not None and lo <= t <= hi for t in times) / len(times)
     key_times = [t for t, _ in ann.key_frames]
     if ann.task not in GROUNDED_TASKS or not key_times:
         return 0.0
-    nearest = [min(abs(t - k) for k in key_times) for t in times]
-    return sum(math.exp(-(d * d) / (2 * sigma * sigma)) for d in nearest) / len(nearest)
+    scores = [0.0 if t is None else
+              math.exp(-(min(abs(t - k) for k in key_times) ** 2) / (2 * sigma * sigma))
+              for t in times]
+    return sum(scores) / len(scores)
 
 
 def matched_key_frame(
@@ -267,14 +291,21 @@ def spatial_score(parsed: ParsedTrace, ann: Annotation, cfg: RewardConfig) -> fl
         boxes = tagged_boxes(parsed.think)
         return max((box_iou(ann.gt_box, b) for b in boxes), default=0.0) if ann.gt_box else 0.0
     if ann.task not in GROUNDED_TASKS or not parsed.evidence or not ann.key_frames:
-        return 0.0
+        return 0.0  # no readable mention at all: every opened one scores 0
     key_times = [t for t, _ in ann.key_frames]
     total = 0.0
     for item in parsed.evidence:
         idx = matched_key_frame(item.time, key_times, cfg)
         if idx is not None:
             total += _frame_iou(item.boxes, ann.key_frames[idx][1])
-    return total / len(parsed.evidence)
+    return total / mention_count(parsed)
+
+
+def mention_count(parsed: ParsedTrace) -> int:
+    """Mentions the think section opens: each `<obj>` tag, whether or not the parser
+    could read it (a dropped one scores 0), and at least the parsed evidence."""
+    opened = sum(1 for m in grammar.EVIDENCE_TAG.finditer(parsed.think or "") if m.group("obj"))
+    return max(opened, len(parsed.evidence))
 
 
 # ---- TRL reward functions -----------------------------------------------------------
@@ -297,8 +328,26 @@ def _each(
     return out
 
 
+def released_step_percent(trainer_state: Any | None) -> float:
+    """The release's `step_percent`: (global_step + 1) / max_steps; 1.0 without a state."""
+    if trainer_state is None or not getattr(trainer_state, "max_steps", 0):
+        return 1.0
+    return float((trainer_state.global_step + 1) / trainer_state.max_steps)
+
+
+def _released(text: str, raw: str, step_percent: float) -> dict[str, float]:
+    ann = parse_annotation(raw)
+    if ann.released is None:
+        raise ValueError("rl.rewards.mode=released needs annotations built by "
+                         "training.data.annotation_json (they carry the `released` fields)")
+    return released_terms(text, ann.task, ann.released, step_percent)
+
+
 def make_reward_funcs(cfg: RewardConfig) -> list[RewardFunc]:
     """The configured reward functions, named for TRL's per-reward logging."""
+    if cfg.mode == "released":
+        return _released_funcs(cfg)
+
 
     def accuracy(completions: Sequence[Any], annotation: Sequence[str], **_: Any) -> list[float]:
         return _each(completions, annotation, lambda t, p, a: accuracy_score(p, a))
@@ -322,10 +371,27 @@ def make_reward_funcs(cfg: RewardConfig) -> list[RewardFunc]:
     return [table[name] for name in cfg.names]
 
 
+def _released_funcs(cfg: RewardConfig) -> list[RewardFunc]:
+    """Released mode: each of our four terms is the sum of its released rewards."""
+
+    def term(name: str) -> RewardFunc:
+        def reward(completions: Sequence[Any], annotation: Sequence[str],
+                   trainer_state: Any | None = None, **_: Any) -> list[float]:
+            p = released_step_percent(trainer_state)
+            return [_released(completion_text(c), raw, p)[name]
+                    for c, raw in zip(completions, annotation, strict=True)]
+        reward.__name__ = name
+        return reward
+
+    return [term(name) for name in cfg.names]
+
+
 def score_all(
     text: str, annotation: str, cfg: RewardConfig, progress: float = 1.0
 ) -> dict[str, float]:
     """Every term for one completion (evaluation and debugging)."""
+    if cfg.mode == "released":
+        return _released(text, annotation, progress)
     parsed, ann = _parse_cached(text, annotation), parse_annotation(annotation)
     return {
         "accuracy": accuracy_score(parsed, ann),

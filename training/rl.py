@@ -48,8 +48,14 @@ def grpo_config(cfg: RunConfig, output_dir: Path) -> Any:
         num_iterations=rl.num_iterations,
         steps_per_generation=rl.updates_per_generation * args["gradient_accumulation_steps"],
         reward_weights=rl.rewards.weights,
+        scale_rewards=rl.scale_rewards,
         use_vllm=rl.use_vllm,
         vllm_mode=rl.vllm_mode,
+        vllm_gpu_memory_utilization=rl.vllm_gpu_memory_utilization,
+        vllm_tensor_parallel_size=rl.vllm_tensor_parallel_size,
+        vllm_server_host=rl.vllm_server_host,
+        vllm_server_port=rl.vllm_server_port,
+        vllm_importance_sampling_correction=rl.vllm_importance_sampling_correction,
         log_completions=False,
     )
 

@@ -5,9 +5,13 @@ processor (the same `from_pretrained` path the 7B uses; no torchvision), and wri
 checkpoint in Hugging Face layout (model + processor + `training_config.json`) that
 `service.inference.local_hf.LocalHFBackend` and vLLM load unchanged.
 
-Loss: on the completion only by default (`sft.loss: completion`); `sft.loss: whole`
-trains on the whole sequence as the released script does. torch/transformers/trl are
-imported inside functions so `python -m training --help` stays cheap.
+Loss (`sft.loss`): `completion` (default) puts only the completion tokens in the loss;
+`whole` puts the whole sequence in it EXCEPT padding and the `<|image_pad|>` /
+`<|video_pad|>` placeholder tokens, as the released `sft_multi_task.py` collator does
+(`labels[labels == pad] = -100`, then the image token): system prompt, frame labels,
+`<|vision_start|>`/`<|vision_end|>`, question and answer are trained on.
+`MaskedVisionCollator` wraps TRL's vision-language collator to do that. torch/
+transformers/trl are imported inside functions so `python -m training --help` stays cheap.
 """
 
 from __future__ import annotations
@@ -41,8 +45,14 @@ def world_size() -> int:
 
 
 def common_args(stage: StageCommon, output_dir: Path) -> dict[str, Any]:
-    """TrainingArguments fields both stages share."""
+    """TrainingArguments fields both stages share.
+
+    `use_cpu` without a CUDA device: then N processes started by torchrun / accelerate
+    form one gloo process group (accelerate's MULTI_CPU) instead of N separate runs."""
+    import torch
+
     return {
+        "use_cpu": not torch.cuda.is_available(),
         "output_dir": str(output_dir),
         "learning_rate": stage.learning_rate,
         "lr_scheduler_type": stage.lr_scheduler,
@@ -67,6 +77,37 @@ def common_args(stage: StageCommon, output_dir: Path) -> dict[str, Any]:
     }
 
 
+class MaskedVisionCollator:
+    """TRL's `DataCollatorForVisionLanguageModeling`, then every vision placeholder token
+    (`<|image_pad|>`, `<|video_pad|>`) taken out of the loss (label -100)."""
+
+    def __init__(self, inner: Any, ignore_ids: list[int]) -> None:
+        self.inner, self.ignore_ids = inner, ignore_ids
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = self.inner(examples)
+        for token_id in self.ignore_ids:
+            out["labels"][out["input_ids"] == token_id] = -100
+        return out
+
+
+def placeholder_ids(processor: Any) -> list[int]:
+    """Token ids of the processor's image and video placeholders (those it defines)."""
+    tok = processor.tokenizer
+    names = [getattr(processor, a, None) for a in ("image_token", "video_token")]
+    ids = [tok.convert_tokens_to_ids(n) for n in names if n]
+    return [i for i in ids if isinstance(i, int) and i != tok.unk_token_id]
+
+
+def sft_collator(cfg: RunConfig, processor: Any) -> MaskedVisionCollator:
+    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+
+    inner = DataCollatorForVisionLanguageModeling(
+        processor=processor, max_length=cfg.sft.max_length,
+        completion_only_loss=cfg.sft.loss == "completion")
+    return MaskedVisionCollator(inner, placeholder_ids(processor))
+
+
 def sft_config(cfg: RunConfig, output_dir: Path) -> Any:
     from trl.trainer.sft_config import SFTConfig
 
@@ -84,9 +125,15 @@ def build_sft_dataset(cfg: RunConfig) -> Any:
 
 
 def save_checkpoint(trainer: Any, processor: Any, cfg: RunConfig, out: Path, stage: str) -> Path:
-    """Model + processor in HF layout, plus the run config that produced them."""
+    """Model + processor in HF layout, plus the run config that produced them.
+
+    Every rank calls `save_model` (DeepSpeed ZeRO-3 gathers the shards collectively; the
+    trainer writes on the main process only); the processor and `training_config.json`
+    are written by world process zero alone, and the other ranks wait for it."""
     trainer.save_model(str(out))
-    finish_checkpoint_dir(out, processor, cfg, stage)
+    if trainer.is_world_process_zero():
+        finish_checkpoint_dir(out, processor, cfg, stage)
+    trainer.accelerator.wait_for_everyone()
     return out
 
 
@@ -137,7 +184,7 @@ def run_sft(cfg: RunConfig, *, model: str | None = None, output_dir: Path | None
     net, processor = load_model_and_processor(model or cfg.model, bf16=cfg.sft.bf16)
     trainer = SFTTrainer(
         model=net, args=sft_config(cfg, out), train_dataset=build_sft_dataset(cfg),
-        processing_class=processor,
+        processing_class=processor, data_collator=sft_collator(cfg, processor),
         callbacks=[*(callbacks or []), checkpoint_callback(processor, cfg, "sft")],
     )
     trainer.train()

@@ -33,3 +33,15 @@ def test_every_setting_is_in_the_configuration_table() -> None:
     expected = {f"O3_{name.upper()}" for name in Settings.model_fields}
     assert expected - listed == set(), "run scripts/config_table.py and update README"
     assert listed - expected == set(), "README documents settings that no longer exist"
+
+
+def test_training_block_installs_the_train_extra_first() -> None:
+    # guards: the README's training commands work from a fresh clone (issue 12): every
+    # `python -m training` runs through scripts/train.sh, which installs the train extra
+    block = README.split("## Training", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [ln.split("#")[0].strip() for ln in block.strip().splitlines()]
+    training = [c for c in commands if "serve.sh" not in c]
+    assert training and all(c.startswith("bash scripts/train.sh ") for c in training)
+    script = (ROOT / "scripts" / "train.sh").read_text()
+    assert 'ensure_venv "${O3_TRAIN_EXTRAS:-local,train}"' in script
+    assert "exec .venv/bin/python -m training" in script

@@ -52,16 +52,20 @@ def test_same_seed_same_records(tmp_path: Path, synth_dir: Path) -> None:
         (synth_dir / "STGR-RL.json").read_text())
 
 
+def _key_index(sample: Sample, key_time: float) -> int:
+    """Index of the fed frame labelled with the key frame's whole-second time."""
+    return sample.meta.times.index(float(round(key_time)))
+
+
 def test_key_frames_inserted_at_their_times(samples: dict[str, Sample], synth_dir: Path) -> None:
     sample = samples["temporal-spatial free-form QA"]
     record = next(r for r in load_records(synth_dir / "STGR-SFT.json", kind="sft")
                   if r.task == sample.task)
     key_time = record.key_frames[0].time
     assert len(sample.images) == 5  # 4 uniform + 1 key frame
-    i = min(range(len(sample.meta.times)), key=lambda k: abs(sample.meta.times[k] - key_time))
-    assert abs(sample.meta.times[i] - key_time) < 0.051  # within half a frame at 10 fps
+    i = _key_index(sample, key_time)  # labelled at round(time), as the released RL code
     labels = "".join(p.text for p in sample.prompt.user if isinstance(p, TextPart))
-    assert frame_label(i + 1, sample.meta.times[i]).strip() in labels
+    assert frame_label(i + 1, float(round(key_time))).strip() in labels
 
 
 def _color_box(image: object, rgb: tuple[int, int, int]) -> tuple[float, ...] | None:
@@ -77,7 +81,7 @@ def test_annotation_boxes_land_on_the_drawn_shapes(samples: dict[str, Sample]) -
     sample = samples["temporal-spatial free-form QA"]
     ann = parse_annotation(sample.annotation)
     key_time, objects = ann.key_frames[0]
-    i = min(range(len(sample.meta.times)), key=lambda k: abs(sample.meta.times[k] - key_time))
+    i = _key_index(sample, key_time)  # the image itself is the frame AT key_time
     for name, (box,) in objects.items():
         found = _color_box(sample.images[i], COLORS[name.split()[0]])
         assert found is not None and box_iou(found, box) > 0.6, name
@@ -88,7 +92,8 @@ def test_ground_truth_trace_earns_full_rewards(samples: dict[str, Sample], task:
     sample = samples[task]
     assert sample.target is not None
     scores = score_all(sample.target, sample.annotation, RewardConfig())
-    assert scores["accuracy"] == pytest.approx(1.0, abs=0.05)
+    # visual QA: the target's box is rounded to integer pixels, the ground truth is not
+    assert scores["accuracy"] == pytest.approx(1.0, abs=0.06 if task == "visual QA" else 0.05)
     assert scores["format"] == 1.0
     if task in ("temporal-spatial free-form QA", "temporal QA", "temporal QA (MCQ)"):
         assert scores["temporal"] == pytest.approx(1.0, abs=0.01)
@@ -117,3 +122,22 @@ def test_visual_qa_gets_the_image_only_prompt(samples: dict[str, Sample]) -> Non
     text = sample.prompt.user[1]
     assert isinstance(text, TextPart) and text.text.startswith("Where is the ")
     assert len(sample.images) == 1 and sample.images[0].size == sample.meta.fed_size
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_ground_truth_trace_in_released_mode(samples: dict[str, Sample], task: str) -> None:
+    """The annotation carries what the release's reward functions read, so the target
+    trace also scores in `rl.rewards.mode: released` (accuracy = the release's sum of
+    ans_acc + ans_tiou + ans_viou: up to 2 on temporal MCQ)."""
+    sample = samples[task]
+    assert sample.target is not None
+    released = json.loads(sample.annotation)["released"]
+    if task == "visual QA":
+        assert released["image_size_refine"] == list(sample.meta.fed_size)
+    else:
+        assert released["image_size"] == list(sample.meta.fed_size)  # (W, H) of fed frames
+    scores = score_all(sample.target, sample.annotation, RewardConfig(mode="released"))
+    # the release reads visual-QA evidence as `<obj>(\w+)</obj>`: "red square" (two words)
+    # is not evidence there, so its format is 0.5; every other task's target scores 1.0
+    assert scores["format"] == (0.5 if task == "visual QA" else 1.0)
+    assert scores["accuracy"] >= (1.9 if task == "temporal QA (MCQ)" else 0.9)

@@ -71,3 +71,58 @@ def test_ablation_table_has_one_row_per_run_with_total_and_paired_delta() -> Non
     # SE = sd(1, 0) / sqrt(2) = 0.707 / 1.414 = 0.5
     assert lines[2].split()[0] == "SFT+GSPO" and lines[2].split()[-4:] == [
         "2.250", "+0.500", "+-", "0.500"]
+
+
+def _tasked(task: str, *totals: tuple[float, float]) -> EvalReport:
+    r = _report(*totals)
+    r.tasks = [task] * len(r.rows)
+    r.by_task = {task: r.means}
+    return r
+
+
+def test_seed_mean_is_per_record_and_summary_pairs_against_constant_and_sft(
+    tmp_path: Any,
+) -> None:
+    from training.ablation import Results, seed_mean, summary_table
+
+    s0 = _tasked("temporal QA", (0.0, 0.0), (1.0, 0.0))
+    s1 = _tasked("temporal QA", (1.0, 0.0), (1.0, 0.0))
+    mean = seed_mean([s0, s1])
+    assert [r["accuracy"] for r in mean.rows] == [0.5, 1.0]
+    constant = _tasked("temporal QA", (0.5, 0.0), (0.5, 0.0))
+    seeded = {0: {"SFT only": s0, "SFT+GSPO": s1}, 1: {"SFT only": s1, "SFT+GSPO": s1}}
+    table = summary_table({"constant": constant}, seeded)
+    lines = {ln.split(" | ")[0].strip("| "): ln for ln in table.splitlines()[2:]}
+    # SFT only vs constant: per-record seed means (0.5, 1.0) - (0.5, 0.5) = (0, 0.5)
+    # -> mean +0.25, SE = sd(0, 0.5) / sqrt(2) = 0.25
+    assert "+0.250 +- 0.250" in lines["SFT only"]
+    assert lines["SFT only"].split(" | ")[1] == "2"  # two seeds
+    # GSPO (1, 1) in both seeds vs SFT's seed means (0.5, 1.0): (0.5, 0) -> +0.25 +- 0.25
+    assert lines["SFT+GSPO"].rstrip(" |").endswith("+0.250 +- 0.250")
+    # saved and loaded back: a resumed run has every report
+    state = Results(tmp_path)
+    state.add(None, "constant", constant)
+    state.add(0, "SFT only", s0, seconds=1.5)
+    again = Results(tmp_path)
+    again.load()
+    assert again.baselines["constant"].rows == constant.rows
+    assert again.seeded[0]["SFT only"].tasks == s0.tasks
+    assert again.seconds == {"seed0/SFT only": 1.5}
+
+
+def test_merge_adds_the_seeds_run_elsewhere(tmp_path: Any) -> None:
+    from training.ablation import Results, merge_ablations
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    first, second = Results(a), Results(b)
+    first.add(None, "constant", _tasked("visual QA", (0.5, 0.0)))
+    first.add(0, "SFT only", _tasked("visual QA", (0.25, 0.0)), seconds=3.0)
+    second.add(1, "SFT only", _tasked("visual QA", (0.75, 0.0)), seconds=4.0)
+    table = merge_ablations(a, [b])
+    row = next(ln for ln in table.splitlines() if ln.startswith("| SFT only"))
+    assert row.split(" | ")[1] == "2"  # both seeds
+    merged = Results(a)
+    merged.load()
+    assert sorted(merged.seeded) == [0, 1] and merged.seconds["b:seed1/SFT only"] == 4.0

@@ -13,7 +13,7 @@ from training.config import ConfigError, load_config
     ("name", "epsilon", "epsilon_high", "beta", "gating"),
     [
         ("paper", 3e-4, 4e-4, 0.0, "paper"),    # GSPO paper: tiny clip range, no KL
-        ("released", 0.2, None, 0.04, "code"),  # released scripts: clip 0.2, KL 0.04
+        ("released", 0.2, 0.2, 0.04, "code"),  # released trainer: clip 0.2 both sides, KL 0.04
         ("tiny-cpu", 3e-4, 4e-4, 0.0, "paper"),  # smoke run keeps the paper's algorithm
     ],
 )

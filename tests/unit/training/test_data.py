@@ -98,3 +98,28 @@ def test_missing_media_says_which_setting(tmp_path: Path) -> None:
     (tmp_path / "k" / "x.mp4").write_bytes(b"")
     cfg = DataConfig(video_roots={"kinetics": str(tmp_path / "k")})
     assert resolve_media(rec, cfg, Path("/nonexistent")) == tmp_path / "k" / "x.mp4"
+
+
+def test_every_box_in_a_record_text_reaches_fed_pixels() -> None:
+    from service.grounding.types import FrameSetMeta
+    from training.data import sft_target
+
+    # visual QA: reasoning AND answer boxes are in `image_size` pixels (released data)
+    image = validate_record({
+        "id": "v1", "task": "visual QA", "question": "Where is the cat?", "image_path": "i.png",
+        "image_size": [200, 100], "answer": "<obj>cat</obj><box>[20,10,60,50]</box>",
+        "reasoning_process": "The <obj>cat</obj><box>[20,10,60,50]</box> sits left."}, kind="sft")
+    meta = FrameSetMeta(times=(0.0,), fed_size=(100, 50), orig_size=(200, 100))
+    assert sft_target(image, meta) == (
+        "<think>The <obj>cat</obj><box>[10,5,30,25]</box> sits left.</think>\n"
+        "<answer><obj>cat</obj><box>[10,5,30,25]</box></answer>")
+    # video: normalized boxes (released data) and original display pixels both convert
+    video = validate_record({
+        "id": "v2", "task": "temporal-spatial free-form QA", "question": "q", "answer": "a dog",
+        "video_path": "v.mp4",
+        "reasoning_process": "<obj>a</obj><box>[0.5,0.5,1.0,1.0]</box>at<t>1.0</t>s and "
+                             "<obj>b</obj><box>[320,180,640,360]</box>at<t>2.0</t>s"}, kind="sft")
+    vmeta = FrameSetMeta(times=(0.0,), fed_size=(112, 56), orig_size=(640, 360))
+    assert sft_target(video, vmeta) == (
+        "<think><obj>a</obj><box>[56,28,112,56]</box>at<t>1.0</t>s and "
+        "<obj>b</obj><box>[56,28,112,56]</box>at<t>2.0</t>s</think>\n<answer>a dog</answer>")

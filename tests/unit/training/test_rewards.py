@@ -224,3 +224,33 @@ def test_trl_signature_conversational_and_progress() -> None:
     assert t_early == pytest.approx([math.exp(-1 / 32)] * 2)  # sigma 4 at the start
     assert t_late == pytest.approx([math.exp(-0.5)] * 2)     # sigma 1 at the end
     assert funcs["accuracy"](completions=completions, **kwargs) == [1.0, 1.0]
+
+
+# ---- paper-mode fixes (issue 12) ------------------------------------------------------
+
+
+def test_temporal_mcq_span_counts_without_a_readable_letter() -> None:
+    # a perfect span with no `Correct Option:` letter: letter 0, span 1 -> mean 0.5
+    text = trace("x", "From <t>1.0</t>s to <t>3.0</t>s.")
+    a = ann(task="temporal QA (MCQ)", span=[1.0, 3.0], letter="A", n_options=3)
+    assert score_all(text, a, PAPER)["accuracy"] == pytest.approx(0.5)
+
+
+def test_dropped_mentions_score_zero_in_the_spatial_mean() -> None:
+    # one right mention, one the parser drops (its box is malformed): (1 + 0) / 2
+    dropped = "<obj>red square</obj><box>[10,10,30]</box>at<t>2.0</t>s"
+    scores = score_all(trace(f"{RIGHT} and {dropped}", "a"), ann(), PAPER)
+    assert scores["spatial"] == pytest.approx(0.5)
+    # and one whose time is unreadable
+    no_time = "<obj>red square</obj><box>[10,10,30,30]</box>at<t>soon</t>s"
+    assert score_all(trace(f"{RIGHT} {no_time}", "a"), ann(), PAPER)["spatial"] == (
+        pytest.approx(0.5))
+
+
+def test_clock_times_in_the_think_section_are_seconds() -> None:
+    # `0:02` is 2 s (not 0 s): at the key frame, so proximity 1
+    text = trace("<obj>red square</obj><box>[10,10,30,30]</box>at<t>0:02</t>s", "a")
+    assert score_all(text, ann(), PAPER)["temporal"] == pytest.approx(1.0)
+    # an unreadable time is a miss in the mean, not silently skipped
+    both = trace("at <t>2.0</t>s and <t>later</t>s", "a")
+    assert score_all(both, ann(), PAPER)["temporal"] == pytest.approx(0.5)
