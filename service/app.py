@@ -11,6 +11,7 @@ start (every response then says `random_tiny_model: true`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -82,7 +83,7 @@ def build_backend(settings: Settings) -> tuple[Backend, bool]:
 
     checkpoint = (Path(settings.checkpoint) if settings.checkpoint
                   else ensure_tiny_checkpoint(settings))
-    backend = LocalHFBackend(checkpoint)
+    backend = LocalHFBackend(checkpoint, threads=settings.torch_threads)
     return backend, backend.info.random_tiny_model
 
 
@@ -118,6 +119,22 @@ def _services(settings: Settings, metrics: Metrics, backend: Backend, random_tin
                        ChatService(settings, reason, media), model)
 
 
+def start_loading(backend: Backend) -> asyncio.Task[None] | None:
+    """Load the model in the background now (backends with `load()`: the local one),
+    so the first request does not pay for it; /ready says "loading" meanwhile."""
+    load = getattr(backend, "load", None)
+    if not callable(load):
+        return None
+
+    async def run() -> None:
+        try:
+            await load()
+        except Exception as exc:  # /ready reports the failure when next asked
+            log.error("loading the model failed: %s", exc)
+
+    return asyncio.create_task(run(), name="model-load")
+
+
 def _warn_settings(settings: Settings) -> None:
     if not settings.auth_enabled:
         log.warning("!!! O3_API_KEYS is empty: AUTHENTICATION IS OFF on every /v1 route !!!")
@@ -134,10 +151,13 @@ def _lifespan(settings: Settings, metrics: Metrics, backend: Backend | None,
         cache, jobs, client = _state(settings, metrics)
         services = _services(settings, metrics, be, tiny, cache, jobs)
         app.state.services = services
+        loading = start_loading(be)
         jobs.start(services.jobs_api.handle, settings.job_workers)
         try:
             yield
         finally:
+            if loading is not None:
+                loading.cancel()  # the load thread itself runs on; nothing waits for it
             await jobs.close()
             await cache.close()
             if client is not None:

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
         "", description="local checkpoint dir; empty = build the random tiny checkpoint"
     )
     backend_timeout_s: float = Field(120.0, gt=0, description="one backend call's deadline")
+    threads_per_process: int = Field(
+        0, ge=0, le=1024, description="CPU threads per gateway process for torch (local "
+        "backend: intra- and inter-op pools); 0 = cores available / O3_WORKERS"
+    )
 
     # ---- state --------------------------------------------------------------------
     redis_url: str = Field("", description="redis://...; empty = in-process cache and jobs")
@@ -158,6 +162,13 @@ class Settings(BaseSettings):
     @property
     def tiny_checkpoint_dir(self) -> Path:
         return self.data_dir / "tiny-checkpoint"
+
+    @property
+    def torch_threads(self) -> int:
+        """`threads_per_process`, or (0) the cores available shared by the workers."""
+        from service.inference.cpu_budget import resolve_threads
+
+        return resolve_threads(self.threads_per_process, self.workers)
 
     @property
     def auth_enabled(self) -> bool:

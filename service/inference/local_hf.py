@@ -28,6 +28,12 @@ Invariants:
   the same for its one greedy row.
 - A prompt longer than the model's context raises `PromptTooLong` with advice;
   `max_new_tokens` is clamped to what is left of the context (finish_reason "length").
+- torch's thread pools are sized from `threads` (`service.inference.cpu_budget`; 0 =
+  the cores available, one process) in the worker thread of every load and call:
+  the intra-op size is per OS thread, so setting it once at start reaches only the
+  thread that set it.
+- `load()` records when it began: `loading_s()` says for how long the model has been
+  loading (None when it is not), so /ready can answer "loading" without waiting.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import asyncio
 import contextlib
 import importlib
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +65,7 @@ from service.inference.backend import (
     Usage,
 )
 from service.inference.checkpoint import CheckpointInfo, inspect_checkpoint, too_long_advice
+from service.inference.cpu_budget import apply_torch_threads, resolve_threads
 
 
 @dataclass(frozen=True)
@@ -180,12 +188,15 @@ class LocalHFBackend:
         device: str = "auto",
         dtype: str = "auto",
         max_concurrency: int = 1,
+        threads: int = 0,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
         self._info = inspect_checkpoint(checkpoint)
         self._device = device
         self._dtype = dtype
+        self.threads = resolve_threads(threads, workers=1)  # torch pool size (cpu_budget)
+        self._loading_since: float | None = None
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self.generate_calls = 0  # how many times `model.generate` ran (tests, metrics)
         self.cancelled_generations = 0  # generations stopped because the caller left
@@ -217,7 +228,16 @@ class LocalHFBackend:
 
     async def load(self) -> None:
         """Load the model now (off the event loop) instead of on the first request."""
-        await asyncio.to_thread(self._model)
+        self._loading_since = time.monotonic()
+        try:
+            await asyncio.to_thread(self._model)
+        finally:
+            self._loading_since = None
+
+    def loading_s(self) -> float | None:
+        """Seconds `load()` has been running; None when no load is in progress."""
+        since = self._loading_since
+        return None if since is None else time.monotonic() - since
 
     async def sample(
         self,
@@ -239,6 +259,9 @@ class LocalHFBackend:
         return ScoreResult(result.completions[0].text, result.usage)
 
     async def health(self) -> BackendHealth:
+        loading = self.loading_s()
+        if loading is not None:  # never wait here for a load in progress
+            return BackendHealth(False, self.model_id, f"loading for {loading:.1f} s")
         try:
             loaded = await asyncio.to_thread(self._model)
         except Exception as exc:  # a broken checkpoint is "not ready", with the reason
@@ -252,6 +275,7 @@ class LocalHFBackend:
         return None  # the model stays cached for the process (one load per process)
 
     def _model(self) -> LoadedModel:
+        apply_torch_threads(self.threads)  # per thread: OpenMP keeps it per OS thread
         try:
             return load_model(self._info, self._device, self._dtype)
         except (OSError, ValueError) as exc:
