@@ -41,6 +41,7 @@ from service.api.reason.service import ModelInfo, ReasonService
 from service.api.videos.router import router as videos_router
 from service.api.videos.service import VideosService
 from service.inference.backend import Backend
+from service.inference.checkpoint import inspect_checkpoint
 from service.observability.logging import configure_logging
 from service.observability.metrics import Metrics
 from service.observability.middleware import RequestContextMiddleware
@@ -88,7 +89,16 @@ def build_backend(settings: Settings) -> tuple[Backend, bool]:
 
 
 def ensure_tiny_checkpoint(settings: Settings) -> Path:
+    """The random tiny checkpoint under the data dir, built when missing or when an older
+    build's context is shorter than the service's largest prompt needs."""
+    from training.tiny import MAX_POSITIONS
+
     out = settings.tiny_checkpoint_dir
+    if (out / "config.json").exists() and (
+            (inspect_checkpoint(out).max_positions or 0) < MAX_POSITIONS):
+        log.warning("rebuilding the random tiny model under %s: its context is shorter "
+                    "than %d positions", out, MAX_POSITIONS)
+        (out / "config.json").unlink()
     if not (out / "config.json").exists():
         log.warning("O3_CHECKPOINT is empty: building a RANDOM TINY model under %s "
                     "(answers are noise; set O3_CHECKPOINT or O3_VLLM_URL for real use)", out)

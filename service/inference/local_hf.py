@@ -398,9 +398,9 @@ def _budget(loaded: LoadedModel, inputs: Any, n_images: int, max_tokens: int) ->
         return min(max_tokens, room)
     image_tokens = int((ids == loaded.image_token_id).sum())
     per_image = image_tokens / n_images if n_images else 0.0
-    raise PromptTooLong(
-        too_long_advice(prompt_len + 1, loaded.max_positions, n_images, per_image)
-    )
+    advice = too_long_advice(prompt_len + 1, loaded.max_positions, n_images, per_image)
+    raise PromptTooLong(f"{advice}; or serve a checkpoint with a longer context (this one's "
+                        f"config.json max_position_embeddings is {loaded.max_positions})")
 
 
 def generation_config(loaded: LoadedModel, max_new: int, sampling: SamplingParams) -> Any:
