@@ -13,7 +13,9 @@ the slowdown (hogged / quiet, per round: median and range) and the generated tok
 
 Configurations: `auto` = the service's default (`O3_THREADS_PER_PROCESS=0`: cores
 available / workers, here one worker); a number = that many threads; `torch-default` =
-torch's pools left as torch sizes them (what the backend did before the setting).
+torch's pools left as torch sizes them and OpenMP's default (spinning) wait policy
+(what the backend did before the setting); `CONFIG+passive` / `CONFIG+spin` force
+`OMP_WAIT_POLICY` (the service's default is passive, `prefer_passive_waits`).
 The machine's load average is printed before and after: "quiet" means no hog of
 ours, not an idle machine. Target (issue 17): slowdown <= 1.6x for the default.
 """
@@ -67,6 +69,8 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     from tests.support.fixtures import make_frames
 
     if args.child == "torch-default":
+        import torch  # first: OpenMP keeps its spinning default
+
         local_hf.apply_torch_threads = lambda threads: None  # as before the setting
         threads = 0
     else:
@@ -108,9 +112,10 @@ def run_config(config: str, checkpoint: Path, args: argparse.Namespace) -> dict[
            "--frames", str(args.frames), "--max-tokens", str(args.max_tokens)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("O3_", "OMP_", "MKL_"))}
     env["PYTHONPATH"] = str(ROOT)
-    if config.endswith("+passive"):  # OpenMP threads sleep at barriers instead of spinning
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
-        cmd[cmd.index("--child") + 1] = config.removesuffix("+passive")
+    base, _, policy = config.partition("+")
+    if policy:  # passive: OpenMP threads sleep at barriers; spin: they busy-wait
+        env["OMP_WAIT_POLICY"] = {"passive": "PASSIVE", "spin": "ACTIVE"}[policy]
+        cmd[cmd.index("--child") + 1] = base
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"{config} failed:\n{out.stderr[-3000:]}")
@@ -127,7 +132,7 @@ def report(results: list[dict[str, Any]]) -> None:
         ratios = [h / q for q, h in zip(res["quiet"], res["hogged"], strict=True)]
         print(f"{res['config']:<15}{res['threads']:>8}{res['hogs']:>6}{med(res['quiet']):>9.3f}"
               f"{med(res['hogged']):>10.3f}{med(res['hogged']) / med(res['quiet']):>9.2f}x"
-              f"{min(ratios):>7.2f}..{max(ratios):<5.2f}{str(res['tokens']):>12}")
+              f"{min(ratios):>7.2f}..{max(ratios):<5.2f}{res['tokens']!s:>12}")
     auto = next((r for r in results if r["config"] == "auto"), None)
     if auto is not None:
         slow = med(auto["hogged"]) / med(auto["quiet"])

@@ -65,7 +65,11 @@ from service.inference.backend import (
     Usage,
 )
 from service.inference.checkpoint import CheckpointInfo, inspect_checkpoint, too_long_advice
-from service.inference.cpu_budget import apply_torch_threads, resolve_threads
+from service.inference.cpu_budget import (
+    apply_torch_threads,
+    prefer_passive_waits,
+    resolve_threads,
+)
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,7 @@ class LocalHFBackend:
         self._device = device
         self._dtype = dtype
         self.threads = resolve_threads(threads, workers=1)  # torch pool size (cpu_budget)
+        prefer_passive_waits()  # before torch is imported: OpenMP reads it once
         self._loading_since: float | None = None
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self.generate_calls = 0  # how many times `model.generate` ran (tests, metrics)

@@ -29,7 +29,6 @@ import av.error
 from av.container import InputContainer
 from av.video.stream import VideoStream
 
-
 SNAP_TOL = 1e-4  # seconds: matches a snapped target to its frame (pts rounding only)
 
 

@@ -63,3 +63,18 @@ def test_resolve_threads_and_setting() -> None:
     assert s.threads_per_process == 0 and s.torch_threads == default_threads(2)
     s = Settings(_env_file=None, env="dev", threads_per_process=5)  # type: ignore[call-arg]
     assert s.torch_threads == 5
+
+
+def test_passive_waits_default_only_before_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from service.inference.cpu_budget import prefer_passive_waits
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setitem(sys.modules, "torch", object())  # torch already imported: too late
+    assert prefer_passive_waits() is False and "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.delitem(sys.modules, "torch")
+    assert prefer_passive_waits() is True and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # an operator's choice is kept
+    prefer_passive_waits()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
