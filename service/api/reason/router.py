@@ -96,7 +96,7 @@ async def _source(request: Request) -> tuple[ReasonFields, str, str | None]:
     openapi_extra=REASON_BODY, summary="Answer a question about a video, with evidence",
     description="JSON with `video_id` or `video_url`, or multipart with a `file` part and "
     "the same fields as form fields. Long videos and `async=true` answer 202 with a job.")
-async def reason(request: Request) -> Any:
+async def reason(request: Request) -> Response:
     fields, video_id, key = await _source(request)
     rid = request_id(request)
     svc: ReasonService = request.app.state.services.reason
@@ -112,7 +112,8 @@ async def reason(request: Request) -> Any:
     return JSONResponse(resp.model_dump(mode="json"))
 
 
-async def _enqueue(request: Request, fields: ReasonFields, video_id: str, rid: str) -> Any:
+async def _enqueue(request: Request, fields: ReasonFields, video_id: str, rid: str
+                   ) -> Response:
     jobs = request.app.state.services.jobs
     payload = {"fields": fields.model_dump(mode="json", by_alias=True,
                                            include=set(ReasonFields.model_fields)),
