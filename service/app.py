@@ -29,6 +29,7 @@ from starlette.types import Scope
 
 from service.api.errors import install_error_handlers
 from service.api.health.router import router as health_router
+from service.api.hotpath import HotRoutes, hot_routes
 from service.api.jobs.router import router as jobs_router
 from service.api.jobs.service import JobsService
 from service.api.media import Media
@@ -54,6 +55,7 @@ from service.state.redis_client import Redis, connect
 
 log = logging.getLogger("service.app")
 WEB_DIR = Path(__file__).parent / "web"
+HOT_PATHS = ("/v1/reason",)  # served by `HotRoutes` without FastAPI's router
 
 
 @dataclass
@@ -205,8 +207,10 @@ def _openapi_extras(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings, *, backend: Backend | None = None,
-               random_tiny: bool | None = None, metrics: Metrics | None = None) -> FastAPI:
-    """The gateway app. `backend` given -> used as is (and not closed by the app)."""
+               random_tiny: bool | None = None, metrics: Metrics | None = None,
+               hot_path: bool = True) -> FastAPI:
+    """The gateway app. `backend` given -> used as is (and not closed by the app).
+    `hot_path=False` routes `HOT_PATHS` through FastAPI too (tests compare the two)."""
     metrics = metrics or Metrics()
     app = FastAPI(
         title="Open-o3 Video gateway",
@@ -228,6 +232,9 @@ def create_app(settings: Settings, *, backend: Backend | None = None,
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origin_list),
                            allow_methods=["*"], allow_headers=["*"])
+    if hot_path:  # inside the request context: ids, metrics and logs still wrap it
+        app.add_middleware(HotRoutes, fastapi_app=app,
+                           routes=hot_routes([reason_router], HOT_PATHS))
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     if WEB_DIR.is_dir():
         app.router.routes.append(WebMount("/", app=StaticFiles(directory=WEB_DIR, html=True),
