@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     max_queue: int = Field(16, ge=0, description="inferences waiting; beyond -> 429")
     request_timeout_s: float = Field(300.0, gt=0, description="sync request deadline -> 504")
     max_n: int = Field(16, ge=1, le=64, description="largest N a request may ask for")
+    video_hwaccel: str = Field(
+        "", pattern=r"^[a-z0-9_]*$", description="decode videos on this PyAV hardware "
+        "device type (cuda, vaapi, videotoolbox, ...); empty = software; unavailable -> "
+        "software with a log line"
+    )
 
     # ---- defaults of a request ----------------------------------------------------
     default_n: int = Field(8, ge=1, le=64)

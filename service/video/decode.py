@@ -22,6 +22,10 @@ and the benchmark). Invariants:
   with its own container (FFmpeg releases the GIL while decoding and scaling). The
   frames decoded are the same union of spans as sequentially: the work is not
   repeated, only spread.
+- Hardware decoding (`hwaccel`, off by default) goes through PyAV's `HWAccel`; frames
+  come back to system memory, so everything after decoding is the same. A device
+  that cannot be opened, or a stream no hardware decoder takes, decodes in software
+  and logs why (once per process and device type).
 - The decoder runs without frame threading (`thread_type="SLICE"`): frame threads
   keep several frames in flight, decoded but never output when the decoder stops or
   seeks, so the decoded counter (frames output) would miss work and the extra frames
@@ -31,13 +35,17 @@ and the benchmark). Invariants:
 from __future__ import annotations
 
 import bisect
+import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
 import av.error
+from av.codec.hwaccel import HWAccel
 from av.container import InputContainer
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
@@ -46,6 +54,10 @@ from PIL import Image
 from service.video.errors import NoDecodableFrames, TruncatedVideo
 from service.video.index import SNAP_TOL, Keyframe, scan_packets, snap_to_frames
 from service.video.probe import VideoInfo, open_container, video_stream
+
+log = logging.getLogger("service.video.decode")
+HWACCEL_FALLBACKS: dict[str, int] = {}  # device type -> software fallbacks (tests, logs)
+_FALLBACK_LOCK = threading.Lock()
 
 _TRANSPOSE = {
     90: Image.Transpose.ROTATE_270,  # PIL rotates counter-clockwise; 270 ccw = 90 cw
@@ -108,20 +120,23 @@ class _Cursor:
 
 def decode_at(
     path: str | Path, info: VideoInfo, times: Sequence[float], fed_size: tuple[int, int],
-    *, workers: int | None = None,
+    *, workers: int | None = None, hwaccel: str | None = None,
 ) -> tuple[list[DecodedFrame], DecodeStats]:
     """Decode the frames nearest `times` (sorted) and convert them to `fed_size`.
 
     `fed_size` is (width, height) in display orientation. Returns one frame per
     target, in target order, plus how many frames were decoded and seeks made.
     `workers` (default: the CPUs this process may use) bounds the parallel groups.
+    `hwaccel`: a PyAV hardware device type ("cuda", "vaapi", ...) to decode on;
+    software (with a log line) when the device or a decoder for the codec is missing.
     """
     ordered, tol = targets(path, info, times)
     groups = plan_ranges(info.keyframe_times, ordered, tol, workers or cpus_available())
     if len(groups) <= 1:
-        return _decode_group(path, info, ordered, tol, fed_size)
+        return _decode_group(path, info, ordered, tol, fed_size, hwaccel)
     with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="decode") as pool:
-        parts = list(pool.map(lambda g: _decode_group(path, info, g, tol, fed_size), groups))
+        parts = list(pool.map(
+            lambda g: _decode_group(path, info, g, tol, fed_size, hwaccel), groups))
     out = [frame for frames, _ in parts for frame in frames]
     stats = DecodeStats(sum(st.decoded_frames for _, st in parts),
                         sum(st.seeks for _, st in parts))
@@ -199,16 +214,41 @@ def _balance(segments: list[list[float]], costs: list[float], workers: int
 
 def _decode_group(
     path: str | Path, info: VideoInfo, times: Sequence[float], tol: float,
-    fed_size: tuple[int, int],
+    fed_size: tuple[int, int], hwaccel: str | None = None,
 ) -> tuple[list[DecodedFrame], DecodeStats]:
     """One worker: its own container, decoding `times` (sorted) in order."""
     stats = DecodeStats()
-    with open_container(Path(path)) as container:
+    with open_decoder(Path(path), hwaccel) as container:
         stream = video_stream(container)
         stream.thread_type = "SLICE"  # no frames in flight: decoded counts all work
         cursor = _Cursor(container, stream, info, stats)
         out = [_convert(_reach(cursor, t, tol), info, fed_size) for t in times]
+        if hwaccel and not stream.codec_context.is_hwaccel and stats.decoded_frames:
+            software_fallback(hwaccel, f"no {hwaccel} decoder took the "
+                              f"{stream.codec_context.name} stream")
     return out, stats
+
+
+def open_decoder(path: Path, hwaccel: str | None) -> InputContainer:
+    """`open_container`, on the `hwaccel` device when one is asked for and can be
+    opened (else software, logged)."""
+    if hwaccel:
+        try:
+            accel = HWAccel(device_type=hwaccel, allow_software_fallback=True)
+            return av.open(str(path), mode="r", hwaccel=accel)
+        except (av.error.FFmpegError, ValueError, TypeError) as err:
+            software_fallback(hwaccel, f"cannot open the device: {err}")
+    return open_container(path)  # (again, on a real file error: the mapped VideoError)
+
+
+def software_fallback(hwaccel: str, why: str) -> None:
+    """Count a fallback to software decoding; log the first one per device type."""
+    with _FALLBACK_LOCK:
+        first = hwaccel not in HWACCEL_FALLBACKS
+        HWACCEL_FALLBACKS[hwaccel] = HWACCEL_FALLBACKS.get(hwaccel, 0) + 1
+    if first:
+        log.warning("hardware decoding (%s) unavailable, decoding in software: %s "
+                    "(logged once per process; O3_VIDEO_HWACCEL)", hwaccel, why)
 
 
 def _reach(cursor: _Cursor, target: float, tol: float) -> tuple[float, VideoFrame]:
