@@ -399,7 +399,8 @@ def memory(args: argparse.Namespace, tmp: Path) -> None:
     print(f"\n== memory: {args.uploads} concurrent uploads x {args.upload_mb} MB "
           f"({total_mb} MB streamed in {took:.1f} s, statuses {sorted(set(statuses))}) ==")
     print(f"server RSS before {base / 2**20:.0f} MB, peak {peak / 2**20:.0f} MB, "
-          f"growth {(peak - base) / 2**20:.0f} MB  (target < 200 MB)")
+          f"growth {(peak - base) / 2**20:.0f} MB  (target < 200 MB); load average "
+          f"{os.getloadavg()}")
 
 
 def main() -> None:
