@@ -100,3 +100,14 @@ async def test_hot_path_backend_down_and_crash(tmp_path: Path, video_path: Path)
                              headers=AUTH)
             results.append((r.status_code, r.json()["error"]["code"]))
     assert results[0] == results[1] == (503, "backend_unavailable")
+
+
+def test_reason_is_a_hot_route() -> None:
+    # If /v1/reason's endpoint stops being `(request: Request) -> Response` (e.g. a
+    # FastAPI dependency added to it), HotRoutes silently passes it to the router and
+    # the cached path is ~1.6x slower again (bench/README.md): fail here instead.
+    from service.api.hotpath import hot_routes
+    from service.api.reason.router import router
+    from service.app import HOT_PATHS
+
+    assert set(hot_routes([router], HOT_PATHS)) == {("POST", "/v1/reason")}
