@@ -9,6 +9,8 @@ artifacts/bench/), at 16 and 256 frames, the same frame times and the same fed s
 - ours:       `sample_video` (probe + keyframe-aware decode + resize; disjoint GOP
               ranges decoded in parallel threads, one per CPU available);
 - ours-1w:    the same decoder with one worker (sequential);
+- ours-procs: the same plan with each range in a forked process (frames returned as
+              raw RGB bytes): threads versus processes;
 - decode-all: probe + decode every frame with PyAV (frame threading on), converting
               the chosen ones;
 - ffmpeg:     one `ffmpeg -ss T -i file -frames:v 1` process per frame, scaled to the
@@ -112,6 +114,37 @@ def run_ours_one(path: Path, policy: FramePolicy) -> Result:
     return stats.decoded_frames, stats.seeks, tuple(f.time for f in frames)
 
 
+def run_ours_procs(path: Path, policy: FramePolicy) -> Result:
+    """The same plan as `ours`, each range in a forked process instead of a thread; the
+    frames come back as raw RGB bytes (what processes cost: pickling the pixels)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from PIL import Image
+
+    from service.video.decode import plan_ranges, targets
+
+    info = probe_video(path)
+    fed = fed_size(info, policy)
+    ordered, tol = targets(path, info, choose_times(info, policy))
+    groups = plan_ranges(info.keyframe_times, ordered, tol, cpus_available())
+    ctx = mp.get_context("fork")
+    with ProcessPoolExecutor(max_workers=len(groups), mp_context=ctx) as pool:
+        parts = list(pool.map(_proc_group, [(path, info, g, tol, fed) for g in groups]))
+    frames = [(t, Image.frombytes("RGB", size, raw)) for part in parts
+              for t, size, raw in part[0]]
+    return sum(p[1] for p in parts), sum(p[2] for p in parts), tuple(t for t, _ in frames)
+
+
+def _proc_group(job: tuple[Path, VideoInfo, list[float], float, tuple[int, int]]
+                ) -> tuple[list[tuple[float, tuple[int, int], bytes]], int, int]:
+    from service.video.decode import _decode_group
+
+    path, info, group, tol, fed = job
+    frames, stats = _decode_group(path, info, group, tol, fed)
+    return ([(f.time, f.image.size, f.image.tobytes()) for f in frames],
+            stats.decoded_frames, stats.seeks)
+
+
 def run_decode_all(path: Path, policy: FramePolicy) -> Result:
     info = probe_video(path)
     frames, stats = decode_all_at(path, info, choose_times(info, policy), fed_size(info, policy))
@@ -138,6 +171,7 @@ def fed_size(info: VideoInfo, policy: FramePolicy) -> tuple[int, int]:
 METHODS: dict[str, Callable[[Path, FramePolicy], Result]] = {
     "ours": run_ours,
     "ours-1w": run_ours_one,
+    "ours-procs": run_ours_procs,
     "decode-all": run_decode_all,
     "ffmpeg-cli": run_ffmpeg,
 }
