@@ -58,6 +58,9 @@ async def _script(c: httpx.AsyncClient, video: Path) -> list[tuple[Any, ...]]:
         ("POST", {"json": ok, "headers": {**AUTH, "X-Request-ID": "abc-1"}}),  # computed
         ("POST", {"json": ok, "headers": AUTH}),                       # cached
         ("POST", {"json": {**ok, "async": True}, "headers": AUTH}),    # 202 job
+        ("POST", {"files": {"file": ("v.mp4", video.read_bytes(), "video/mp4")},
+                  "data": {"question": "Which? A. x B. y", "n": "2"},
+                  "headers": AUTH}),                                  # multipart upload
     ]
     out = []
     for method, kwargs in requests:
@@ -83,7 +86,8 @@ async def test_hot_path_answers_as_the_router_does(tmp_path: Path, video_path: P
         async with client(tmp_path / str(hot), hot, ScriptedBackend([TRACE])) as c:
             results.append(await _script(c, video_path))
     hot, routed = results
-    assert [r[0] for r in hot[:-1]] == [401, 401, 404, 400, 400, 415, 413, 405, 200, 200, 202]
+    assert [r[0] for r in hot[:-1]] == [401, 401, 404, 400, 400, 415, 413, 405, 200, 200, 202,
+                                        200]
     assert hot == routed, json.dumps([hot, routed], indent=1, default=str)[:4000]
     assert hot[9][1]["cached"] is True and hot[8][3] is True
 
