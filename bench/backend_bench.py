@@ -6,9 +6,11 @@
 The local transformers backend on the tiny checkpoint (built into a temp directory
 unless `--checkpoint` is given), the same prompt both ways: 16 frames at the training
 size (420x224, SPEC section 1), a grounded free-form question, temperature 1. One
-`sample(n=N)` call (one `generate` with `num_return_sequences=N`) against N
-`sample(n=1)` calls in a row. Each repeat runs both, interleaved, after one warm-up
-of each; the medians and their ratio are printed side by side. Target: ratio <= 0.5.
+`sample(n=N)` call (the prompt and its images prefilled ONCE, the KV cache repeated N
+times, one `generate` over the N rows: `local_hf.prefill_once`) against N
+`sample(n=1)` calls in a row, each with its own prefill. Each repeat runs both,
+interleaved, after one warm-up of each; the medians and their ratio are printed side
+by side. Target: ratio <= 0.5. The machine's load average is printed with them.
 
 Generated token counts are printed too: a random model may stop early on an
 end-of-sequence token, so a run is only comparable when both columns generated about
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -84,6 +87,7 @@ async def bench(backend: LocalHFBackend, args: argparse.Namespace) -> dict[str, 
 
 def _report(times: dict[str, list[float]], tokens: dict[str, list[float]],
             backend: LocalHFBackend, args: argparse.Namespace) -> None:
+    print(f"load average: {os.getloadavg()}")
     print(f"checkpoint: {backend.info.path} (random tiny model: "
           f"{backend.info.random_tiny_model})")
     print(f"N={args.n} samples, {args.frames} frames of 420x224, max_tokens="

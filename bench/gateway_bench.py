@@ -1,23 +1,27 @@
 """Gateway overhead and upload memory, side by side in one run.
 
     python -m bench.gateway_bench [--seconds 2] [--rounds 5] [--concurrency 16]
-                                  [--uploads 20] [--upload-mb 200]
+                                  [--inproc-requests 2000] [--uploads 20] [--upload-mb 200]
                                   [--api-key KEY] [--baseline-root DIR]
 
 1. Throughput: `POST /v1/reason` on a cached video (the gateway app with an instant
    ScriptedBackend; after the first request every answer is a cache hit, so no decode
    and no inference) versus a bare FastAPI endpoint that parses the same JSON body and
-   returns the gateway's own response bytes, each in its own uvicorn process with the
-   same settings (1 worker, log level warning, no access log), driven by the same
-   httpx load loop. Method: both are warmed, then measured in `--rounds` INTERLEAVED
-   rounds (A B, B A, A B, ...) of `--seconds` each, 16 concurrent clients and then one
-   client at a time; reported are medians over rounds, and the median and range of
-   the per-round ratios. (Measuring one endpoint fully and then the other let machine
-   warm-up and background load favour whichever went second.) The server process's
-   CPU time per request is measured too (psutil): on a small machine the Python load
-   generator saturates before the servers do, and then req/s compares the client with
-   itself, while CPU per request still compares the servers. Targets: throughput
-   >= 0.5x bare, p50 overhead < 10 ms.
+   returns the gateway's own response bytes (`bench.asgi_harness.bare_app`), each in
+   its own uvicorn process with the same settings (1 worker, log level warning, no
+   access log), driven by the same httpx load loop. Each server binds port 0 itself
+   and reports the port the kernel gave it (no port is picked first and raced for).
+   Method: all are warmed, then `--rounds` rounds; each round runs, endpoints
+   alternating (A B, then B A next round): 16 concurrent clients for `--seconds`, one
+   client at a time for half that, and the IN-PROCESS ASGI harness
+   (`bench.asgi_harness`: both apps called in this process without sockets,
+   `--inproc-requests` each, CPU time per request). Reported: medians over rounds and
+   the median and range of the per-round ratios. The server process's CPU time per
+   request is measured too (psutil): on a small machine the Python load generator
+   saturates before the servers do, and then req/s compares the client with itself,
+   while CPU per request still compares the servers. The load average is printed at
+   the start and the end. Targets: server CPU per request <= 1.2x bare (issue 17),
+   throughput >= 0.5x bare, p50 overhead < 10 ms.
    `--api-key` (default: one key) runs the gateway with API-key auth on, as deployed
    (`--api-key ""`: auth off); every client sends the header (the bare endpoint
    ignores it). `--baseline-root DIR` adds a third server, the gateway of another
@@ -50,8 +54,6 @@ from typing import Any
 
 import httpx
 import psutil
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = ("<think>The square <obj>square</obj><box>[10,10,40,40]</box>at<t>0.5</t>s "
@@ -59,7 +61,11 @@ TRACE = ("<think>The square <obj>square</obj><box>[10,10,40,40]</box>at<t>0.5</t
 
 
 # ---- servers (run in child processes) -------------------------------------------------
-def serve(kind: str, port: int, data_dir: str, body_file: str) -> None:
+def serve(kind: str, port_file: str, data_dir: str, body_file: str) -> None:
+    """Run one server on a port the kernel picks as it binds (port 0, never a port
+    chosen earlier and maybe taken since); the port is written to `port_file`."""
+    import socket
+
     import uvicorn
 
     if kind == "gateway":
@@ -71,38 +77,55 @@ def serve(kind: str, port: int, data_dir: str, body_file: str) -> None:
                             log_level="warning", max_concurrency=64, max_queue=1024)
         app = create_app(settings, backend=ScriptedBackend([TRACE]))
     else:
-        app = FastAPI()
-        body = Path(body_file).read_bytes() if body_file else b"{}"
+        from bench.asgi_harness import bare_app
 
-        @app.post("/bare")
-        async def bare(request: Request) -> Response:
-            await request.json()  # parse the same request body the gateway parses
-            return Response(body, media_type="application/json")
+        app = bare_app(Path(body_file).read_bytes() if body_file else b"{}")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    tmp = Path(port_file + ".part")
+    tmp.write_text(str(sock.getsockname()[1]), encoding="ascii")
+    tmp.replace(port_file)
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
-
-def start(kind: str, port: int, data_dir: str, body_file: str = "", *, root: Path = ROOT,
-          api_key: str = "") -> subprocess.Popen[bytes]:
-    """A server process; `root` is the checkout whose code it runs (`python -m` from
-    there puts that checkout first on sys.path). The key reaches the gateway's
-    settings through its environment (O3_API_KEYS), so an older checkout gets it too."""
+def start(kind: str, data_dir: str, body_file: str = "", *, root: Path = ROOT,
+          api_key: str = "") -> tuple[subprocess.Popen[bytes], int]:
+    """A server process and its port; `root` is the checkout whose code it runs
+    (`python -m` from there puts that checkout first on sys.path). The key reaches the
+    gateway's settings through its environment (O3_API_KEYS), so an older checkout
+    gets it too. An older checkout that knows only `--port` gets a port chosen here
+    (`free_port`, the old way)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("O3_")}
     env["O3_API_KEYS"] = api_key
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    port_file = Path(data_dir) / "port"
+    port_file.unlink(missing_ok=True)
+    new_style = "--port-file" in (root / "bench" / "gateway_bench.py").read_text()
+    where = ["--port-file", str(port_file)] if new_style else ["--port", str(free_port())]
     proc = subprocess.Popen([sys.executable, "-m", "bench.gateway_bench", "--serve", kind,
-                             "--port", str(port), "--data-dir", data_dir,
-                             "--body-file", body_file], cwd=root, env=env)
-    for _ in range(300):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
-            return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
+                             *where, "--data-dir", data_dir, "--body-file", body_file],
+                            cwd=root, env=env)
+    port = 0 if new_style else int(where[1])
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise RuntimeError(f"{kind} server exited with {proc.returncode}")
+        if not port and port_file.exists():
+            port = int(port_file.read_text(encoding="ascii"))
+        if port:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+                return proc, port
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.1)
     proc.kill()
     raise RuntimeError(f"{kind} server did not start")
 
 
 def free_port() -> int:
+    """A port free now (for older checkouts only: another process may take it)."""
     import socket
 
     with socket.socket() as s:
@@ -158,13 +181,14 @@ def measured(url: str, pid: int, payload: dict[str, Any], seconds: float,
 
 
 def interleaved(targets: dict[str, tuple[str, int]], payload: dict[str, Any], rounds: int,
-                seconds: float, concurrency: int) -> dict[str, list[Round]]:
-    """`rounds` load runs per endpoint, alternating endpoints (AB, BA, AB, ...), so
-    machine warm-up and background-load drifts hit both alike."""
+                seconds: float, concurrency: int, *, flip: bool = False
+                ) -> dict[str, list[Round]]:
+    """`rounds` load runs per endpoint, alternating endpoints (AB, BA, AB, ...; BA
+    first with `flip`), so machine warm-up and background-load drifts hit both alike."""
     out: dict[str, list[Round]] = {name: [] for name in targets}
     names = list(targets)
     for i in range(rounds):
-        for name in names if i % 2 == 0 else names[::-1]:
+        for name in names if (i % 2 == 0) != flip else names[::-1]:
             url, pid = targets[name]
             out[name].append(measured(url, pid, payload, seconds, concurrency))
     return out
@@ -203,8 +227,9 @@ def compare(base: list[Round], other: list[Round], *, target: bool) -> None:
     goal = "; target < 10 ms" if target else ""
     print(f"  p50 difference: median {med(overheads):.2f} ms "
           f"(rounds {min(overheads):.2f}..{max(overheads):.2f}{goal})")
+    goal = "; target <= 1.2x" if target else ""
     print(f"  server CPU per request ratio: median {med(cpu):.2f}x "
-          f"(rounds {min(cpu):.2f}..{max(cpu):.2f}); capacity ratio if the server "
+          f"(rounds {min(cpu):.2f}..{max(cpu):.2f}{goal}); capacity ratio if the server "
           f"were the bottleneck: {1 / med(cpu):.2f}x")
 
 
@@ -215,34 +240,95 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
     write_moving_square(video, duration=2.0)
     HEADERS.update({"Authorization": f"Bearer {args.api_key}"} if args.api_key else {})
     servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    print(f"load average at start: {os.getloadavg()}", flush=True)
     try:
         gws = [("/v1/reason (cached)", ROOT)]
         if args.baseline_root:
             gws.insert(0, ("/v1/reason baseline", Path(args.baseline_root).resolve()))
         for name, root in gws:
-            port = free_port()
-            proc = start("gateway", port, str(tmp / name.replace("/", "_")), root=root,
-                         api_key=args.api_key)
+            proc, port = start("gateway", str(tmp / name.replace("/", "_")), root=root,
+                               api_key=args.api_key)
             servers[name] = (proc, f"http://127.0.0.1:{port}")
         payload, first = prime(video, [url for _, url in servers.values()])
         body_file = tmp / "body.json"
         body_file.write_bytes(first)
-        bport = free_port()
-        bare = start("bare", bport, str(tmp / "bare"), str(body_file))
+        bare, bport = start("bare", str(tmp / "bare"), str(body_file))
         servers = {"bare FastAPI": (bare, f"http://127.0.0.1:{bport}"), **servers}
         targets = {name: (url + ("/bare" if proc is bare else "/v1/reason"), proc.pid)
                    for name, (proc, url) in servers.items()}
         for url, _ in targets.values():  # warm all (connections, first-call imports)
             asyncio.run(load(url, payload, 1.0, 2))
-        loaded = interleaved(targets, payload, args.rounds, args.seconds, args.concurrency)
-        single = interleaved(targets, payload, args.rounds, args.seconds / 2, 1)
+        inproc = InProcess(tmp / "inproc", args.api_key) if args.inproc_requests else None
+        loaded, single, inproc_res = run_rounds(targets, payload, args, inproc)
     finally:
         for proc, _ in servers.values():
             proc.terminate()
     print(f"\n== throughput: response {len(first)} bytes, {args.seconds:g} s per "
-          f"round and endpoint, auth {'on' if args.api_key else 'off'} ==")
+          f"round and endpoint, auth {'on' if args.api_key else 'off'}; load average "
+          f"now {os.getloadavg()} ==")
     report(f"{args.concurrency} concurrent clients", loaded)
     report("one client at a time (latency without queueing)", single)
+    if inproc_res is not None:
+        from bench.asgi_harness import report as inproc_report
+
+        inproc_report(inproc_res)
+
+
+class InProcess:
+    """The in-process ASGI harness (bench.asgi_harness) on its own event loop."""
+
+    def __init__(self, tmp: Path, key: str) -> None:
+        from bench.asgi_harness import prepare
+
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.key = key
+        self.loop = asyncio.new_event_loop()
+        self.prepared, self.lifespan = self.loop.run_until_complete(prepare(tmp, key))
+
+    def round(self, n: int, flip: bool) -> dict[str, float]:
+        from bench.asgi_harness import cpu_per_request
+
+        p = self.prepared
+        order = [("bare FastAPI", p.bare, "/bare"),
+                 ("/v1/reason (cached)", p.gateway, "/v1/reason")]
+        out = {}
+        for name, app, path in (order[::-1] if flip else order):
+            out[name] = 1e6 * self.loop.run_until_complete(
+                cpu_per_request(app, path, p.body, self.key, n, {}))
+        return out
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.lifespan.__aexit__(None, None, None))
+        self.loop.close()
+
+
+def run_rounds(targets: dict[str, tuple[str, int]], payload: dict[str, Any],
+               args: argparse.Namespace, inproc: InProcess | None
+               ) -> tuple[dict[str, list[Round]], dict[str, list[Round]],
+                          dict[str, list[float]] | None]:
+    """Socket rounds (16 clients, then 1) and in-process rounds, interleaved: round i
+    runs every kind once, endpoints alternating AB / BA."""
+    loaded: dict[str, list[Round]] = {name: [] for name in targets}
+    single: dict[str, list[Round]] = {name: [] for name in targets}
+    res: dict[str, list[float]] | None = None
+    if inproc is not None:
+        inproc.round(200, False)  # warm
+        res = {"bare FastAPI": [], "/v1/reason (cached)": []}
+    try:
+        for i in range(args.rounds):
+            for name, got in interleaved(targets, payload, 1, args.seconds,
+                                         args.concurrency, flip=i % 2 == 1).items():
+                loaded[name] += got
+            for name, got in interleaved(targets, payload, 1, args.seconds / 2, 1,
+                                         flip=i % 2 == 1).items():
+                single[name] += got
+            if inproc is not None and res is not None:
+                for name, us in inproc.round(args.inproc_requests, i % 2 == 1).items():
+                    res[name].append(us)
+    finally:
+        if inproc is not None:
+            inproc.close()
+    return loaded, single, res
 
 
 def prime(video: Path, bases: list[str]) -> tuple[dict[str, Any], bytes]:
@@ -287,8 +373,7 @@ async def uploads(port: int, count: int, size: int) -> list[int]:
 
 
 def memory(args: argparse.Namespace, tmp: Path) -> None:
-    port = free_port()
-    gw = start("gateway", port, str(tmp / "gw-mem"), api_key=args.api_key)
+    gw, port = start("gateway", str(tmp / "gw-mem"), api_key=args.api_key)
     HEADERS.update({"Authorization": f"Bearer {args.api_key}"} if args.api_key else {})
     try:
         proc = psutil.Process(gw.pid)
@@ -314,7 +399,8 @@ def memory(args: argparse.Namespace, tmp: Path) -> None:
     print(f"\n== memory: {args.uploads} concurrent uploads x {args.upload_mb} MB "
           f"({total_mb} MB streamed in {took:.1f} s, statuses {sorted(set(statuses))}) ==")
     print(f"server RSS before {base / 2**20:.0f} MB, peak {peak / 2**20:.0f} MB, "
-          f"growth {(peak - base) / 2**20:.0f} MB  (target < 200 MB)")
+          f"growth {(peak - base) / 2**20:.0f} MB  (target < 200 MB); load average "
+          f"{os.getloadavg()}")
 
 
 def main() -> None:
@@ -328,12 +414,14 @@ def main() -> None:
     p.add_argument("--baseline-root", help="another checkout whose gateway runs alongside")
     p.add_argument("--skip", choices=["throughput", "memory"], action="append", default=[])
     p.add_argument("--serve", choices=["gateway", "bare"], help=argparse.SUPPRESS)
-    p.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--inproc-requests", type=int, default=2000,
+                   help="requests per in-process ASGI round (0 = skip that harness)")
+    p.add_argument("--port-file", help=argparse.SUPPRESS)
     p.add_argument("--data-dir", help=argparse.SUPPRESS)
     p.add_argument("--body-file", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.data_dir, args.body_file)
+        serve(args.serve, args.port_file, args.data_dir, args.body_file)
         return
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         if "throughput" not in args.skip:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -146,7 +147,7 @@ def _report(runs: list[tuple[float, float, float]], description: str) -> None:
         "evidence merge": lambda r: r[2],
         "total": lambda r: sum(r),
     }
-    print(f"pipeline_bench: {description}; {len(runs)} runs")
+    print(f"pipeline_bench: {description}; {len(runs)} runs; load average {os.getloadavg()}")
     print(f"{'stage':<16}{'median ms':>12}{'p90 ms':>10}")
     for name, pick in stages.items():
         med, p90 = _stats([pick(r) for r in runs])

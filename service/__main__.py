@@ -7,6 +7,8 @@
   (`PROMETHEUS_MULTIPROC_DIR` under the data dir, emptied at start) BEFORE workers
   import it, so /metrics aggregates every worker.
 - Access logging is done by our middleware (with the request id), not uvicorn's.
+- With the local backend, OpenMP's passive wait policy is the default before torch
+  is first imported (`service.inference.cpu_budget.prefer_passive_waits`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ def main() -> int:
         print(f"invalid settings:\n{exc}", file=sys.stderr)
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.resolved_backend == "local":
+        from service.inference.cpu_budget import prefer_passive_waits
+
+        prefer_passive_waits()  # before the tiny build imports torch (inherited by workers)
     if settings.resolved_backend == "local" and not settings.checkpoint:
         from service.app import ensure_tiny_checkpoint
 

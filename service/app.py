@@ -11,6 +11,7 @@ start (every response then says `random_tiny_model: true`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ from starlette.types import Scope
 
 from service.api.errors import install_error_handlers
 from service.api.health.router import router as health_router
+from service.api.hotpath import HotRoutes, hot_routes
 from service.api.jobs.router import router as jobs_router
 from service.api.jobs.service import JobsService
 from service.api.media import Media
@@ -53,6 +55,7 @@ from service.state.redis_client import Redis, connect
 
 log = logging.getLogger("service.app")
 WEB_DIR = Path(__file__).parent / "web"
+HOT_PATHS = ("/v1/reason",)  # served by `HotRoutes` without FastAPI's router
 
 
 @dataclass
@@ -83,7 +86,7 @@ def build_backend(settings: Settings) -> tuple[Backend, bool]:
 
     checkpoint = (Path(settings.checkpoint) if settings.checkpoint
                   else ensure_tiny_checkpoint(settings))
-    backend = LocalHFBackend(checkpoint)
+    backend = LocalHFBackend(checkpoint, threads=settings.torch_threads)
     return backend, backend.info.random_tiny_model
 
 
@@ -99,7 +102,16 @@ def trained_frames_of(settings: Settings) -> TrainedFrames | None:
 
 
 def ensure_tiny_checkpoint(settings: Settings) -> Path:
+    """The random tiny checkpoint under the data dir, built when missing or when an older
+    build's context is shorter than the service's largest prompt needs."""
+    from service.inference.tiny import MAX_POSITIONS
+
     out = settings.tiny_checkpoint_dir
+    if (out / "config.json").exists() and (
+            (inspect_checkpoint(out).max_positions or 0) < MAX_POSITIONS):
+        log.warning("rebuilding the random tiny model under %s: its context is shorter "
+                    "than %d positions", out, MAX_POSITIONS)
+        (out / "config.json").unlink()
     if not (out / "config.json").exists():
         log.warning("O3_CHECKPOINT is empty: building a RANDOM TINY model under %s "
                     "(answers are noise; set O3_CHECKPOINT or O3_VLLM_URL for real use)", out)
@@ -131,6 +143,22 @@ def _services(settings: Settings, metrics: Metrics, backend: Backend, random_tin
                        ChatService(settings, reason, media), model)
 
 
+def start_loading(backend: Backend) -> asyncio.Task[None] | None:
+    """Load the model in the background now (backends with `load()`: the local one),
+    so the first request does not pay for it; /ready says "loading" meanwhile."""
+    load = getattr(backend, "load", None)
+    if not callable(load):
+        return None
+
+    async def run() -> None:
+        try:
+            await load()
+        except Exception as exc:  # /ready reports the failure when next asked
+            log.error("loading the model failed: %s", exc)
+
+    return asyncio.create_task(run(), name="model-load")
+
+
 def _warn_settings(settings: Settings) -> None:
     if not settings.auth_enabled:
         log.warning("!!! O3_API_KEYS is empty: AUTHENTICATION IS OFF on every /v1 route !!!")
@@ -147,10 +175,13 @@ def _lifespan(settings: Settings, metrics: Metrics, backend: Backend | None,
         cache, jobs, client = _state(settings, metrics)
         services = _services(settings, metrics, be, tiny, cache, jobs)
         app.state.services = services
+        loading = start_loading(be)
         jobs.start(services.jobs_api.handle, settings.job_workers)
         try:
             yield
         finally:
+            if loading is not None:
+                loading.cancel()  # the load thread itself runs on; nothing waits for it
             await jobs.close()
             await cache.close()
             if client is not None:
@@ -188,8 +219,10 @@ def _openapi_extras(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings, *, backend: Backend | None = None,
-               random_tiny: bool | None = None, metrics: Metrics | None = None) -> FastAPI:
-    """The gateway app. `backend` given -> used as is (and not closed by the app)."""
+               random_tiny: bool | None = None, metrics: Metrics | None = None,
+               hot_path: bool = True) -> FastAPI:
+    """The gateway app. `backend` given -> used as is (and not closed by the app).
+    `hot_path=False` routes `HOT_PATHS` through FastAPI too (tests compare the two)."""
     metrics = metrics or Metrics()
     app = FastAPI(
         title="Open-o3 Video gateway",
@@ -211,6 +244,9 @@ def create_app(settings: Settings, *, backend: Backend | None = None,
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origin_list),
                            allow_methods=["*"], allow_headers=["*"])
+    if hot_path:  # inside the request context: ids, metrics and logs still wrap it
+        app.add_middleware(HotRoutes, fastapi_app=app,
+                           routes=hot_routes([reason_router], HOT_PATHS))
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     if WEB_DIR.is_dir():
         app.router.routes.append(WebMount("/", app=StaticFiles(directory=WEB_DIR, html=True),

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
         "", description="local checkpoint dir; empty = build the random tiny checkpoint"
     )
     backend_timeout_s: float = Field(120.0, gt=0, description="one backend call's deadline")
+    threads_per_process: int = Field(
+        0, ge=0, le=1024, description="CPU threads per gateway process for torch (local "
+        "backend: intra- and inter-op pools); 0 = cores available / O3_WORKERS"
+    )
 
     # ---- state --------------------------------------------------------------------
     redis_url: str = Field("", description="redis://...; empty = in-process cache and jobs")
@@ -98,6 +102,11 @@ class Settings(BaseSettings):
     max_queue: int = Field(16, ge=0, description="inferences waiting; beyond -> 429")
     request_timeout_s: float = Field(300.0, gt=0, description="sync request deadline -> 504")
     max_n: int = Field(16, ge=1, le=64, description="largest N a request may ask for")
+    video_hwaccel: str = Field(
+        "", pattern=r"^[a-z0-9_]*$", description="decode videos on this PyAV hardware "
+        "device type (cuda, vaapi, videotoolbox, ...); empty = software; unavailable -> "
+        "software with a log line"
+    )
 
     # ---- defaults of a request ----------------------------------------------------
     default_n: int = Field(8, ge=1, le=64)
@@ -158,6 +167,13 @@ class Settings(BaseSettings):
     @property
     def tiny_checkpoint_dir(self) -> Path:
         return self.data_dir / "tiny-checkpoint"
+
+    @property
+    def torch_threads(self) -> int:
+        """`threads_per_process`, or (0) the cores available shared by the workers."""
+        from service.inference.cpu_budget import resolve_threads
+
+        return resolve_threads(self.threads_per_process, self.workers)
 
     @property
     def auth_enabled(self) -> bool:

@@ -35,6 +35,7 @@ class Media:
         self.store = VideoStore(settings.videos_dir, max_bytes=settings.max_upload_bytes)
         self._infos: OrderedDict[str, VideoInfo] = OrderedDict()
         self._probe_cache = probe_cache
+        self.hwaccel = settings.video_hwaccel or None  # PyAV device type; None = software
 
     def path(self, video_id: str) -> Path:
         """The stored file of `video_id` (raises the store's not-found / invalid-id error)."""
@@ -58,7 +59,7 @@ class Media:
 
     async def sample(self, video_id: str, info: VideoInfo, policy: FramePolicy) -> FrameSet:
         sampled = await asyncio.to_thread(sample_video, self.path(video_id), policy,
-                                          self.limits, info)
+                                          self.limits, info, hwaccel=self.hwaccel)
         return sampled.frameset
 
     async def subtitles(self, video_id: str) -> tuple[Cue, ...]:

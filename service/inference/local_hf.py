@@ -28,6 +28,12 @@ Invariants:
   the same for its one greedy row.
 - A prompt longer than the model's context raises `PromptTooLong` with advice;
   `max_new_tokens` is clamped to what is left of the context (finish_reason "length").
+- torch's thread pools are sized from `threads` (`service.inference.cpu_budget`; 0 =
+  the cores available, one process) in the worker thread of every load and call:
+  the intra-op size is per OS thread, so setting it once at start reaches only the
+  thread that set it.
+- `load()` records when it began: `loading_s()` says for how long the model has been
+  loading (None when it is not), so /ready can answer "loading" without waiting.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import asyncio
 import contextlib
 import importlib
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +65,11 @@ from service.inference.backend import (
     Usage,
 )
 from service.inference.checkpoint import CheckpointInfo, inspect_checkpoint, too_long_advice
+from service.inference.cpu_budget import (
+    apply_torch_threads,
+    prefer_passive_waits,
+    resolve_threads,
+)
 from service.inference.processor import load_processor
 
 
@@ -140,12 +152,16 @@ class LocalHFBackend:
         device: str = "auto",
         dtype: str = "auto",
         max_concurrency: int = 1,
+        threads: int = 0,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
         self._info = inspect_checkpoint(checkpoint)
         self._device = device
         self._dtype = dtype
+        self.threads = resolve_threads(threads, workers=1)  # torch pool size (cpu_budget)
+        prefer_passive_waits()  # before torch is imported: OpenMP reads it once
+        self._loading_since: float | None = None
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self.generate_calls = 0  # how many times `model.generate` ran (tests, metrics)
         self.cancelled_generations = 0  # generations stopped because the caller left
@@ -177,7 +193,16 @@ class LocalHFBackend:
 
     async def load(self) -> None:
         """Load the model now (off the event loop) instead of on the first request."""
-        await asyncio.to_thread(self._model)
+        self._loading_since = time.monotonic()
+        try:
+            await asyncio.to_thread(self._model)
+        finally:
+            self._loading_since = None
+
+    def loading_s(self) -> float | None:
+        """Seconds `load()` has been running; None when no load is in progress."""
+        since = self._loading_since
+        return None if since is None else time.monotonic() - since
 
     async def sample(
         self,
@@ -205,6 +230,9 @@ class LocalHFBackend:
         return ScoreResult(result.completions[0].text, result.usage)
 
     async def health(self) -> BackendHealth:
+        loading = self.loading_s()
+        if loading is not None:  # never wait here for a load in progress
+            return BackendHealth(False, self.model_id, f"loading for {loading:.1f} s")
         try:
             loaded = await asyncio.to_thread(self._model)
         except Exception as exc:  # a broken checkpoint is "not ready", with the reason
@@ -218,6 +246,7 @@ class LocalHFBackend:
         return None  # the model stays cached for the process (one load per process)
 
     def _model(self) -> LoadedModel:
+        apply_torch_threads(self.threads)  # per thread: OpenMP keeps it per OS thread
         try:
             return load_model(self._info, self._device, self._dtype)
         except (OSError, ValueError) as exc:
@@ -340,9 +369,9 @@ def _budget(loaded: LoadedModel, inputs: Any, n_images: int, max_tokens: int) ->
         return min(max_tokens, room)
     image_tokens = int((ids == loaded.image_token_id).sum())
     per_image = image_tokens / n_images if n_images else 0.0
-    raise PromptTooLong(
-        too_long_advice(prompt_len + 1, loaded.max_positions, n_images, per_image)
-    )
+    advice = too_long_advice(prompt_len + 1, loaded.max_positions, n_images, per_image)
+    raise PromptTooLong(f"{advice}; or serve a checkpoint with a longer context (this one's "
+                        f"config.json max_position_embeddings is {loaded.max_positions})")
 
 
 def generation_config(loaded: LoadedModel, max_new: int, sampling: SamplingParams) -> Any:

@@ -14,6 +14,8 @@ Invariants:
 - Same seed -> the same bytes in every file (tested by hashing).
 - Vision geometry is the real one (patch 14, spatial merge 2, temporal patch 2), so
   frames whose sides are multiples of 28 stay valid.
+- The text context is the real model's (`MAX_POSITIONS`): whatever frame count and
+  token budget the service accepts for the 7B fits the tiny model too.
 - `config.json` carries `"o3_random_tiny_model": true` and the directory holds
   `TINY_MODEL.txt`, so the service can label answers as coming from a random model.
 
@@ -75,6 +77,12 @@ _QWEN_SPLIT = (
 )
 
 BPE_VOCAB = 700          # learned tokens before the special ones
+# The text context (max_position_embeddings): Qwen2.5-VL-7B-Instruct's own 128,000, so
+# the tiny model takes every prompt the service allows the real one: 256 frames at the
+# default pixel budget (128 vision tokens each, about 36,000 prompt tokens) plus the
+# largest `max_tokens` a request may ask for (32,768). M-RoPE has no position table, so
+# a long context costs no weights. (It was 4,096: 32 frames already did not fit.)
+MAX_POSITIONS = 128_000
 MIN_PIXELS = 28 * 28 * 4         # 3,136: the smallest frame the processor keeps
 MAX_PIXELS = 128 * 28 * 28       # 100,352: the training recipe's pixel budget (SPEC 1)
 
@@ -227,13 +235,13 @@ def _model_config(tok: Any, max_positions: int, size: str = "tiny") -> Any:
 
 
 def build_tiny_checkpoint(
-    out_dir: Path, seed: int = 0, *, max_positions: int = 4096, size: str = "tiny"
+    out_dir: Path, seed: int = 0, *, max_positions: int = MAX_POSITIONS, size: str = "tiny"
 ) -> Path:
     """Write a random tiny Qwen2.5-VL checkpoint to `out_dir` and return the path.
 
     `max_positions` is the text model's `max_position_embeddings` (the context the
-    local backend enforces); tests lower it to provoke `PromptTooLong`. `size` picks
-    the widths (`SIZES`); the default checkpoint is byte-identical to before sizes.
+    local backend enforces; default `MAX_POSITIONS`); tests lower it to provoke
+    `PromptTooLong`. `size` picks the widths (`SIZES`).
     """
     transformers = _module("transformers")
     out_dir = Path(out_dir)
@@ -265,7 +273,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("out_dir", type=Path, help="directory to write the checkpoint to")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and corpus")
-    parser.add_argument("--max-positions", type=int, default=4096,
+    parser.add_argument("--max-positions", type=int, default=MAX_POSITIONS,
                         help="text context length (max_position_embeddings)")
     parser.add_argument("--size", choices=sorted(SIZES), default="tiny",
                         help="model widths: tiny (<1M params, default) or small (~1.2M)")

@@ -1,7 +1,8 @@
 """Decode exactly the frames a sample needs, converted to what the model is fed.
 
-Owns `decode_at` (the sampler's decoder) and `decode_all_at` (the decode-everything
-reference used by tests and the benchmark). Invariants:
+Owns `decode_at` (the sampler's decoder), `plan_ranges` (how targets are split between
+parallel workers) and `decode_all_at` (the decode-everything reference used by tests
+and the benchmark). Invariants:
 - Targets are visited in time order. For each, the decoder seeks to the last keyframe
   at or before it ONLY when that keyframe lies after the last decoded frame; otherwise
   it decodes on, because every frame between here and the target must be decoded
@@ -9,28 +10,54 @@ reference used by tests and the benchmark). Invariants:
   the spans [keyframe(t), t] over targets: the floor the keyframe layout allows.
 - The frame returned for a target is the first one whose pts is at or after the
   target minus half a frame interval (the nearest frame for constant frame rates);
-  its time is that frame's own pts, so variable frame rate videos get true times.
+  on variable frame rate videos the targets are first snapped to the nearest real
+  frame (demux-only packet scan) and matched exactly. Its time is that frame's own
+  pts, so variable frame rate videos get true times.
 - Conversion to RGB and resize (bicubic, in libswscale) happen in one `reformat`
   call at the coded orientation; rotation to display orientation is then a lossless
   PIL transpose of the small image.
+- Parallel: targets are cut into groups only where the sequential decoder would seek
+  anyway (the next target's keyframe lies after the previous target), and up to
+  `workers` groups, balanced by the seconds each must decode, run in threads, each
+  with its own container (FFmpeg releases the GIL while decoding and scaling). The
+  frames decoded are the same union of spans as sequentially: the work is not
+  repeated, only spread.
+- Hardware decoding (`hwaccel`, off by default) goes through PyAV's `HWAccel`; frames
+  come back to system memory, so everything after decoding is the same. A device
+  that cannot be opened, or a stream no hardware decoder takes, decodes in software
+  and logs why (once per process and device type).
+- The decoder runs without frame threading (`thread_type="SLICE"`): frame threads
+  keep several frames in flight, decoded but never output when the decoder stops or
+  seeks, so the decoded counter (frames output) would miss work and the extra frames
+  cost CPU for nothing. Parallel ranges give the wall-time gain instead.
 """
 
 from __future__ import annotations
 
 import bisect
+import logging
+import os
+import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
 import av.error
+from av.codec.hwaccel import HWAccel
 from av.container import InputContainer
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 from PIL import Image
 
 from service.video.errors import NoDecodableFrames, TruncatedVideo
-from service.video.index import Keyframe
+from service.video.index import SNAP_TOL, Keyframe, scan_packets, snap_to_frames
 from service.video.probe import VideoInfo, open_container, video_stream
+
+log = logging.getLogger("service.video.decode")
+HWACCEL_FALLBACKS: dict[str, int] = {}  # device type -> software fallbacks (tests, logs)
+_FALLBACK_LOCK = threading.Lock()
 
 _TRANSPOSE = {
     90: Image.Transpose.ROTATE_270,  # PIL rotates counter-clockwise; 270 ccw = 90 cw
@@ -92,21 +119,136 @@ class _Cursor:
 
 
 def decode_at(
-    path: str | Path, info: VideoInfo, times: Sequence[float], fed_size: tuple[int, int]
+    path: str | Path, info: VideoInfo, times: Sequence[float], fed_size: tuple[int, int],
+    *, workers: int | None = None, hwaccel: str | None = None,
 ) -> tuple[list[DecodedFrame], DecodeStats]:
     """Decode the frames nearest `times` (sorted) and convert them to `fed_size`.
 
     `fed_size` is (width, height) in display orientation. Returns one frame per
     target, in target order, plus how many frames were decoded and seeks made.
+    `workers` (default: the CPUs this process may use) bounds the parallel groups.
+    `hwaccel`: a PyAV hardware device type ("cuda", "vaapi", ...) to decode on;
+    software (with a log line) when the device or a decoder for the codec is missing.
     """
-    stats = DecodeStats()
-    tol = 0.5 / info.fps
-    with open_container(Path(path)) as container:
-        stream = video_stream(container)
-        stream.thread_type = "AUTO"
-        cursor = _Cursor(container, stream, info, stats)
-        out = [_convert(_reach(cursor, t, tol), info, fed_size) for t in sorted(times)]
+    ordered, tol = targets(path, info, times)
+    groups = plan_ranges(info.keyframe_times, ordered, tol, workers or cpus_available())
+    if len(groups) <= 1:
+        return _decode_group(path, info, ordered, tol, fed_size, hwaccel)
+    with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="decode") as pool:
+        parts = list(pool.map(
+            lambda g: _decode_group(path, info, g, tol, fed_size, hwaccel), groups))
+    out = [frame for frames, _ in parts for frame in frames]
+    stats = DecodeStats(sum(st.decoded_frames for _, st in parts),
+                        sum(st.seeks for _, st in parts))
     return out, stats
+
+
+def targets(path: str | Path, info: VideoInfo, times: Sequence[float]
+            ) -> tuple[list[float], float]:
+    """The sorted targets and the tolerance that picks a frame for each.
+
+    Constant frame rate: the targets as asked, tolerance half a frame interval (the
+    first frame at or after `t - tol` is the nearest). Variable frame rate: frames are
+    irregular, so the targets are snapped to the nearest real frame from a demux-only
+    packet scan and matched exactly: the decoder then knows which frame ends each
+    span and never decodes past a gap to find out (decoded = the floor).
+    """
+    if not info.variable_frame_rate:
+        return sorted(times), 0.5 / info.fps
+    frames = scan_packets(path).frame_times
+    if not frames:
+        return sorted(times), 0.5 / info.fps
+    return snap_to_frames(frames, sorted(times)), SNAP_TOL
+
+
+def cpus_available() -> int:
+    """CPUs this process may run on (its affinity mask)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def plan_ranges(
+    key_times: Sequence[float], times: Sequence[float], tol: float, workers: int
+) -> list[list[float]]:
+    """Split sorted `times` into at most `workers` contiguous groups, cutting only where
+    a sequential decoder seeks anyway: before a target whose keyframe comes after the
+    previous target's keyframe. Groups are balanced by the seconds each decodes (from
+    a segment's keyframe to its last target).
+
+    >>> plan_ranges([0.0, 10.0, 20.0, 30.0], [1.0, 2.0, 11.0, 21.0, 22.0, 31.0], 0.01, 2)
+    [[1.0, 2.0, 11.0], [21.0, 22.0, 31.0]]
+    >>> plan_ranges([0.0, 10.0], [1.0, 5.0, 9.0], 0.01, 4)  # one GOP: nothing to cut
+    [[1.0, 5.0, 9.0]]
+    """
+    if workers <= 1 or len(times) <= 1:
+        return [list(times)]
+    segments: list[list[float]] = []
+    starts: list[float] = []
+    last_key = None
+    for t in times:
+        k = max(0, bisect.bisect_right(key_times, t + tol) - 1)
+        if k != last_key:
+            segments.append([])
+            starts.append(key_times[k] if key_times else 0.0)
+            last_key = k
+        segments[-1].append(t)
+    costs = [seg[-1] - start + tol for seg, start in zip(segments, starts, strict=True)]
+    return _balance(segments, costs, workers)
+
+
+def _balance(segments: list[list[float]], costs: list[float], workers: int
+             ) -> list[list[float]]:
+    """Contiguous groups of segments, each closed once it reaches its share of the cost."""
+    groups: list[list[float]] = [[]]
+    done = 0.0
+    total = sum(costs)
+    for seg, cost in zip(segments, costs, strict=True):
+        share = total * len(groups) / workers
+        if groups[-1] and done + cost / 2 > share and len(groups) < workers:
+            groups.append([])
+        groups[-1].extend(seg)
+        done += cost
+    return groups
+
+
+def _decode_group(
+    path: str | Path, info: VideoInfo, times: Sequence[float], tol: float,
+    fed_size: tuple[int, int], hwaccel: str | None = None,
+) -> tuple[list[DecodedFrame], DecodeStats]:
+    """One worker: its own container, decoding `times` (sorted) in order."""
+    stats = DecodeStats()
+    with open_decoder(Path(path), hwaccel) as container:
+        stream = video_stream(container)
+        stream.thread_type = "SLICE"  # no frames in flight: decoded counts all work
+        cursor = _Cursor(container, stream, info, stats)
+        out = [_convert(_reach(cursor, t, tol), info, fed_size) for t in times]
+        if hwaccel and not stream.codec_context.is_hwaccel and stats.decoded_frames:
+            software_fallback(hwaccel, f"no {hwaccel} decoder took the "
+                              f"{stream.codec_context.name} stream")
+    return out, stats
+
+
+def open_decoder(path: Path, hwaccel: str | None) -> InputContainer:
+    """`open_container`, on the `hwaccel` device when one is asked for and can be
+    opened (else software, logged)."""
+    if hwaccel:
+        try:
+            accel = HWAccel(device_type=hwaccel, allow_software_fallback=True)
+            return av.open(str(path), mode="r", hwaccel=accel)
+        except (av.error.FFmpegError, ValueError, TypeError) as err:
+            software_fallback(hwaccel, f"cannot open the device: {err}")
+    return open_container(path)  # (again, on a real file error: the mapped VideoError)
+
+
+def software_fallback(hwaccel: str, why: str) -> None:
+    """Count a fallback to software decoding; log the first one per device type."""
+    with _FALLBACK_LOCK:
+        first = hwaccel not in HWACCEL_FALLBACKS
+        HWACCEL_FALLBACKS[hwaccel] = HWACCEL_FALLBACKS.get(hwaccel, 0) + 1
+    if first:
+        log.warning("hardware decoding (%s) unavailable, decoding in software: %s "
+                    "(logged once per process; O3_VIDEO_HWACCEL)", hwaccel, why)
 
 
 def _reach(cursor: _Cursor, target: float, tol: float) -> tuple[float, VideoFrame]:
@@ -161,12 +303,12 @@ def decode_all_at(
 ) -> tuple[list[DecodedFrame], DecodeStats]:
     """Reference: decode every frame from the start, keep the ones `decode_at` would."""
     stats = DecodeStats()
-    tol = 0.5 / info.fps
+    ordered, tol = targets(path, info, times)
     with open_container(Path(path)) as container:
         stream = video_stream(container)
         stream.thread_type = "AUTO"
         cursor = _Cursor(container, stream, info, stats)
-        out = [_convert(_decode_on(cursor, t, tol), info, fed_size) for t in sorted(times)]
+        out = [_convert(_decode_on(cursor, t, tol), info, fed_size) for t in ordered]
         while cursor.next_frame() is not None:
             pass  # a decode-everything baseline decodes everything
     return out, stats

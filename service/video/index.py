@@ -6,21 +6,30 @@ idx1), or, when the container has none, a demux-only packet scan that reads pack
 flags and timestamps but decodes nothing. `scan_packets` also gives every frame's
 display time, which the sampler benchmark uses to compute the decode floor exactly.
 
-Invariant: keyframe `time`s are seconds relative to the stream's first frame, sorted,
-and `seek_ts` is the keyframe's pts in the stream's time base (what `container.seek`
-expects). MP4 indexes by dts, MKV by pts; the offset between the two is constant for
-a stream (the decoder delay), so it is removed by measuring from the first entry.
+Invariant: keyframe `time`s are seconds relative to the stream's first frame (the
+keyframe's own display time), sorted, and `seek_ts` is the timestamp `container.seek`
+lands on that keyframe with. MP4 indexes by dts, MKV by pts. FFmpeg's MP4 seek searches
+the index shifted by ONE offset (first entry -> first pts), but the decode-to-display
+offset of each keyframe varies on variable frame rate files with B-frames (measured:
+2272, 1728, 1200 ... in 1/16000 s): so `seek_ts` keeps the one shift, and the display
+time of each keyframe of a stream with B-frames is read from its own packet (a seek
+and one demuxed packet per keyframe, no decoding; ~0.1 ms each).
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.error
+from av.container import InputContainer
 from av.video.stream import VideoStream
+
+SNAP_TOL = 1e-4  # seconds: matches a snapped target to its frame (pts rounding only)
 
 
 @dataclass(frozen=True)
@@ -44,18 +53,64 @@ def looks_like_mp4(path: Path) -> bool:
     return len(head) >= 8 and head[4:8] == b"ftyp"
 
 
-def keyframes_from_index(stream: VideoStream, path: Path, first_pts: int) -> tuple[Keyframe, ...]:
-    """Keyframes from the container index, else from a packet scan of `path`."""
+def keyframes_from_index(
+    stream: VideoStream, path: Path, first_pts: int, container: InputContainer | None = None
+) -> tuple[Keyframe, ...]:
+    """Keyframes from the container index, else from a packet scan of `path`.
+
+    With `container` (open on `path`) and a stream that reorders frames (B-frames),
+    each keyframe's display time is read from its own packet (`peek_keyframe_pts`):
+    an MP4 index holds decode timestamps, and the decode-to-display offset is not the
+    same for every keyframe on variable frame rate files.
+    """
     entries = list(stream.index_entries)
     tb = stream.time_base or Fraction(1, 1)
-    keyed = [e for e in entries if e.is_keyframe]
-    if keyed:
-        origin = entries[0].timestamp
-        return tuple(
-            Keyframe(float((e.timestamp - origin) * tb), first_pts + e.timestamp - origin)
-            for e in keyed
-        )
-    return _scan_keyframes(path, first_pts)
+    keyed = [e.timestamp for e in entries if e.is_keyframe]
+    if not keyed:
+        return _scan_keyframes(path, first_pts)
+    origin = entries[0].timestamp
+    pts: list[int | None] | None = None
+    if container is not None and stream.codec_context.has_b_frames:
+        pts = [peek_keyframe_pts(container, stream, seek_ts(ts, origin, first_pts))
+               for ts in keyed]
+    return keyframes_from_entries(keyed, origin, first_pts, tb, pts)
+
+
+def seek_ts(index_ts: int, origin: int, first_pts: int) -> int:
+    """The timestamp `container.seek` needs to land on the keyframe indexed at `index_ts`:
+    the index's own scale, shifted so its first entry is the first frame's pts (what
+    FFmpeg's MP4 and MKV demuxers search; measured per keyframe on a VFR file)."""
+    return first_pts + index_ts - origin
+
+
+def keyframes_from_entries(
+    index_ts: Sequence[int], origin: int, first_pts: int, tb: Fraction,
+    key_pts: Sequence[int | None] | None = None,
+) -> tuple[Keyframe, ...]:
+    """Keyframes of index entries: seek at `seek_ts`; display time from the keyframe's
+    own pts when known (`key_pts`, one per entry), else the index's (decode) time.
+
+    >>> tb = Fraction(1, 16000)  # an MP4 with B-frames: dts -2272, pts 0 ...
+    >>> [k.time for k in keyframes_from_entries([-2272, 93872], -2272, 0, tb, [0, 95600])]
+    [0.0, 5.975]
+    """
+    pts = list(key_pts) if key_pts is not None else [None] * len(index_ts)
+    out = []
+    for ts, shown in zip(index_ts, pts, strict=True):
+        seek = seek_ts(ts, origin, first_pts)
+        out.append(Keyframe(float(((shown if shown is not None else seek) - first_pts) * tb),
+                            seek))
+    return tuple(sorted(out, key=lambda k: k.time))
+
+
+def peek_keyframe_pts(container: InputContainer, stream: VideoStream, ts: int) -> int | None:
+    """The pts of the packet a seek to `ts` lands on, if it is a keyframe (demux only)."""
+    try:
+        container.seek(ts, stream=stream, backward=True)
+        packet = next((p for p in container.demux(stream) if p.pts is not None), None)
+    except av.error.FFmpegError:
+        return None
+    return packet.pts if packet is not None and packet.is_keyframe else None
 
 
 def _scan_keyframes(path: Path, first_pts: int) -> tuple[Keyframe, ...]:
@@ -113,3 +168,13 @@ def _nearest(frames: tuple[float, ...], t: float) -> int:
     if i == len(frames) or t - frames[i - 1] <= frames[i] - t:
         return i - 1
     return i
+
+
+def snap_to_frames(frames: Sequence[float], times: Sequence[float]) -> list[float]:
+    """Each target replaced by the nearest frame time (sorted `frames`; ties: earlier).
+
+    >>> snap_to_frames([0.0, 0.1, 0.3], [0.04, 0.19, 0.26, 9.0])
+    [0.0, 0.1, 0.3, 0.3]
+    """
+    table = tuple(frames)
+    return [table[_nearest(table, t)] for t in times]

@@ -159,7 +159,7 @@ def _probe_open(container: InputContainer, path: Path, size: int, lim: VideoLimi
     time_base = stream.time_base or Fraction(1, 1)
     start = float(first_pts * time_base)
     fps = _fps(stream, duration)
-    keyframes = keyframes_from_index(stream, path, first_pts)
+    keyframes = keyframes_from_index(stream, path, first_pts, container)
     return VideoInfo(
         duration=duration,
         fps=fps,

@@ -46,15 +46,18 @@ def sample_video(
     policy: FramePolicy = DEFAULT_POLICY,
     limits: VideoLimits | None = None,
     info: VideoInfo | None = None,
+    *,
+    hwaccel: str | None = None,
 ) -> SampledVideo:
-    """Probe (unless `info` is given), choose frame times, decode and resize them."""
+    """Probe (unless `info` is given), choose frame times, decode and resize them.
+    `hwaccel`: decode on that PyAV hardware device type (software when unavailable)."""
     t0 = time.perf_counter()
     info = info or probe_video(path, limits)
     t1 = time.perf_counter()
     times = choose_times(info, policy)
     display_w, display_h = info.display_size
     fed = fit_size(display_w, display_h, policy.min_pixels, policy.max_pixels)
-    frames, dstats = decode_at(path, info, times, fed)
+    frames, dstats = decode_at(path, info, times, fed, hwaccel=hwaccel)
     t2 = time.perf_counter()
     meta = FrameSetMeta(
         times=tuple(f.time for f in frames),

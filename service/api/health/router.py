@@ -1,12 +1,21 @@
-"""`/health` (process alive), `/ready` (backend reachable, model served), `/metrics`."""
+"""`/health` (process alive), `/ready` (backend reachable, model served), `/metrics`.
+
+`/ready` while a backend loads its model (one with `loading_s()`, the local backend)
+answers at once: 503 `{"status": "loading", "since_s": ...}` plus the usual `error`
+object (code `model_loading`), and 200 as soon as the load is done and the backend
+answers its health check.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from service.api.errors import error_body
 from service.api.openapi import ERRORS
 from service.errors import ApiError
 
@@ -31,15 +40,35 @@ async def health() -> Health:
 
 @router.get("/ready", response_model=Ready, responses={503: ERRORS[503]},
             summary="Readiness: the backend is reachable and serves the model")
-async def ready(request: Request) -> Ready:
+async def ready(request: Request) -> Any:
     backend = request.app.state.services.backend
+    loading = loading_seconds(backend)
+    if loading is not None:
+        return loading_response(loading)
     try:
         h = await asyncio.wait_for(backend.health(), READY_TIMEOUT_S)
     except Exception as exc:
         raise ApiError(503, "backend_unavailable", f"backend health check failed: {exc}") from exc
     if not h.ok:
+        if (loading := loading_seconds(backend)) is not None:  # began while we asked
+            return loading_response(loading)
         raise ApiError(503, "backend_unavailable", f"backend not ready: {h.detail or 'down'}")
     return Ready(ready=True, model=h.model_id, detail=h.detail)
+
+
+def loading_seconds(backend: object) -> float | None:
+    """How long the backend has been loading its model; None when it is not loading
+    (or cannot say: backends without `loading_s`)."""
+    probe = getattr(backend, "loading_s", None)
+    value = probe() if callable(probe) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def loading_response(seconds: float) -> JSONResponse:
+    since = round(seconds, 1)
+    body = {"status": "loading", "since_s": since,
+            **error_body(503, "model_loading", f"the model has been loading for {since} s")}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
 
 @router.get("/metrics", summary="Prometheus metrics (text exposition format)",

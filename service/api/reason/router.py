@@ -119,7 +119,8 @@ async def reason(request: Request) -> Any:
     return JSONResponse(resp.model_dump(mode="json"))
 
 
-async def _enqueue(request: Request, fields: ReasonFields, video_id: str, rid: str) -> Any:
+async def _enqueue(request: Request, fields: ReasonFields, video_id: str, rid: str
+                   ) -> Response:
     jobs = request.app.state.services.jobs
     payload = {"fields": fields.model_dump(mode="json", by_alias=True,
                                            include=set(ReasonFields.model_fields)),

@@ -136,6 +136,7 @@ async def test_prompt_too_long_says_what_to_drop(short_context: LocalHFBackend) 
         await short_context.sample(prompt, frames, 2, sp())
     message = str(caught.value)
     assert "allows 400" in message and "of 8 frames" in message and "max_pixels" in message
+    assert "the prompt needs" in message and "max_position_embeddings is 400" in message
     assert caught.value.status == 400
 
 

@@ -24,6 +24,9 @@ GOOD_VIDEOS: dict[str, dict[str, object]] = {
     "audio.webm": {"codec": "vp9", "audio": True},
     "long_gop.mp4": {"codec": "h264", "duration": 12.0, "gop": 90, "width": 128, "height": 96},
     "short_gop.mp4": {"codec": "h264", "duration": 10.0, "gop": 15, "width": 128, "height": 96},
+    # variable frame rate with B-frames and many GOPs: per-keyframe pts offsets differ
+    "vfr_gop.mp4": {"codec": "h264", "vfr": True, "duration": 20.0, "gop": 30,
+                    "width": 128, "height": 96},
 }
 
 
