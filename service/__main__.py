@@ -7,6 +7,8 @@
   (`PROMETHEUS_MULTIPROC_DIR` under the data dir, emptied at start) BEFORE workers
   import it, so /metrics aggregates every worker.
 - Access logging is done by our middleware (with the request id), not uvicorn's.
+- Shutdown is bounded: on SIGTERM uvicorn waits at most O3_SHUTDOWN_GRACE_S for
+  running requests (e.g. a slow video_url fetch), then cancels them.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def main() -> int:
 
     uvicorn.run("service.__main__:app_from_env", factory=True, host=settings.host,
                 port=settings.port, workers=settings.workers, log_level=settings.log_level,
-                access_log=False)
+                access_log=False, timeout_graceful_shutdown=settings.shutdown_grace_s)
     return 0
 
 

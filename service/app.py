@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from starlette.routing import Match, Mount
 from starlette.types import Scope
 
+from service.api.body import BodyBudget, BodyLimitMiddleware
 from service.api.errors import install_error_handlers
 from service.api.health.router import router as health_router
 from service.api.jobs.router import router as jobs_router
@@ -43,8 +44,9 @@ from service.inference.backend import Backend
 from service.observability.logging import configure_logging
 from service.observability.metrics import Metrics
 from service.observability.middleware import RequestContextMiddleware
-from service.security.auth import require_authed
+from service.security.auth import key_table, require_authed
 from service.security.limits import InferenceGate
+from service.security.quotas import TenantQuotas
 from service.settings import Settings
 from service.state.cache import MemoryCache, RedisCache, ResultCache
 from service.state.jobs import JobQueue, MemoryJobQueue, RedisJobQueue
@@ -107,14 +109,14 @@ def _state(settings: Settings, metrics: Metrics) -> tuple[ResultCache, JobQueue,
 
 
 def _services(settings: Settings, metrics: Metrics, backend: Backend, random_tiny: bool,
-              cache: ResultCache, jobs: JobQueue) -> AppServices:
+              cache: ResultCache, jobs: JobQueue, quotas: TenantQuotas) -> AppServices:
     media = Media(settings)
     gate = InferenceGate(settings.max_concurrency, settings.max_queue, metrics)
     model = ModelInfo(backend.model_id, backend.revision, random_tiny)
     reason = ReasonService(settings=settings, media=media, cache=cache, backend=backend,
                            gate=gate, metrics=metrics, model=model)
     return AppServices(settings, metrics, backend, media, cache, jobs, reason,
-                       VideosService(media), JobsService(jobs, reason, metrics),
+                       VideosService(media), JobsService(jobs, reason, metrics, quotas),
                        ChatService(settings, reason, media), model)
 
 
@@ -132,8 +134,9 @@ def _lifespan(settings: Settings, metrics: Metrics, backend: Backend | None,
         owned = backend is None
         be, tiny = build_backend(settings) if backend is None else (backend, bool(random_tiny))
         cache, jobs, client = _state(settings, metrics)
-        services = _services(settings, metrics, be, tiny, cache, jobs)
+        services = _services(settings, metrics, be, tiny, cache, jobs, app.state.quotas)
         app.state.services = services
+        app.state.redis = client
         jobs.start(services.jobs_api.handle, settings.job_workers)
         try:
             yield
@@ -186,7 +189,10 @@ def create_app(settings: Settings, *, backend: Backend | None = None,
         lifespan=_lifespan(settings, metrics, backend, random_tiny),
     )
     app.state.settings = settings
-    app.state.api_keys = settings.api_key_list  # parsed once; read by every /v1 request
+    app.state.key_table = key_table(settings)  # built once; read by every /v1 request
+    app.state.quotas = TenantQuotas(settings.tenant_rpm, settings.tenant_max_concurrency)
+    app.state.body_budget = BodyBudget(settings.max_buffered_body_bytes)
+    app.state.redis = None
     app.state.started_at = time.time()
     install_error_handlers(app)
     # every /v1 route checks the API key itself (ApiKeyRoute); /v1/reason first: routes
@@ -198,6 +204,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None,
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origin_list),
                            allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     if WEB_DIR.is_dir():
         app.router.routes.append(WebMount("/", app=StaticFiles(directory=WEB_DIR, html=True),

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from service.inference.backend import BackendError
 from service.inference.images import ImageDataError
@@ -71,7 +72,11 @@ def to_api_error(exc: BaseException) -> ApiError:
         return ApiError(exc.status, exc.code, str(exc) or exc.code)
     status, code = getattr(exc, "status", None), getattr(exc, "code", None)
     if isinstance(status, int) and isinstance(code, str) and 400 <= status < 600:
-        return ApiError(status, code, str(exc) or code, param=getattr(exc, "param", None))
+        headers = getattr(exc, "headers", None)
+        return ApiError(status, code, str(exc) or code, param=getattr(exc, "param", None),
+                        headers=dict(headers) if isinstance(headers, dict) else None)
+    if isinstance(exc, ClientDisconnect):
+        return ApiError(499, "client_disconnected", "the client closed the connection")
     if isinstance(exc, TimeoutError):
         return ApiError(504, "deadline_exceeded", "the request did not finish in time")
     return ApiError(500, "internal_error", "internal server error")
@@ -92,7 +97,7 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
 
 async def _handle_any(request: Request, exc: Exception) -> JSONResponse:
     err = to_api_error(exc)
-    if err.status >= 500 and not isinstance(exc, ApiError | BackendError | TimeoutError):
+    if err.status == 500:
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
     return error_response(err)
 
@@ -114,6 +119,7 @@ def install_error_handlers(app: FastAPI) -> None:
     outermost handler (Starlette re-raises those after answering, so servers log them)."""
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
-    for known in (ApiError, BackendError, VideoError, ImageDataError, TimeoutError):
+    for known in (ApiError, BackendError, VideoError, ImageDataError, TimeoutError,
+                  ClientDisconnect):
         app.add_exception_handler(known, _handle_any)
     app.add_exception_handler(Exception, _handle_any)

@@ -1,4 +1,9 @@
-"""`/health` (process alive), `/ready` (backend reachable, model served), `/metrics`."""
+"""`/health` (process alive), `/ready` (backend reachable, model served, and Redis
+answering when one is configured), `/metrics`.
+
+`/ready` is 503 `redis_unavailable` while O3_REDIS_URL is set and Redis does not
+answer a PING within `REDIS_PING_S`; it is ready again as soon as Redis is back (the
+client reconnects by itself; nothing is restarted)."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from service.api.openapi import ERRORS
 
 router = APIRouter(tags=["health"])
 READY_TIMEOUT_S = 5.0
+REDIS_PING_S = 1.0
 
 
 class Health(BaseModel):
@@ -32,6 +38,7 @@ async def health() -> Health:
 @router.get("/ready", response_model=Ready, responses={503: ERRORS[503]},
             summary="Readiness: the backend is reachable and serves the model")
 async def ready(request: Request) -> Ready:
+    await _check_redis(request)
     backend = request.app.state.services.backend
     try:
         h = await asyncio.wait_for(backend.health(), READY_TIMEOUT_S)
@@ -40,6 +47,18 @@ async def ready(request: Request) -> Ready:
     if not h.ok:
         raise ApiError(503, "backend_unavailable", f"backend not ready: {h.detail or 'down'}")
     return Ready(ready=True, model=h.model_id, detail=h.detail)
+
+
+async def _check_redis(request: Request) -> None:
+    client = getattr(request.app.state, "redis", None)
+    if client is None:
+        return
+    try:
+        await asyncio.wait_for(client.ping(), REDIS_PING_S)
+    except Exception as exc:
+        raise ApiError(503, "redis_unavailable",
+                       f"Redis (O3_REDIS_URL) does not answer: {type(exc).__name__}",
+                       headers={"Retry-After": "1"}) from exc
 
 
 @router.get("/metrics", summary="Prometheus metrics (text exposition format)",

@@ -4,6 +4,10 @@ The handler turns a queued reason request back into `ReasonFields` and answers i
 with the same `ReasonService.answer` a synchronous request uses (cache included), so
 a job's result is exactly the response the request would have got. A job running
 longer than `O3_JOB_TIMEOUT_S` is cancelled and fails with a 504 `job_timeout` error.
+
+Tenancy: a job's request carries the tenant that submitted it; `get`/`cancel` answer
+404 `job_not_found` to any other tenant (admins see all), exactly as for an unknown
+id. A job waits for its tenant's inference quota (`TenantQuotas`), never refused.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from service.api.reason.protocol import ReasonFields, ReasonResponse
 from service.api.reason.service import ReasonService
 from service.observability.context import request_id_var
 from service.observability.metrics import Metrics
+from service.security.auth import ANONYMOUS, Principal
+from service.security.quotas import TenantQuotas
 from service.state.jobs import JobQueue, JobRecord, Outcome
 
 
@@ -25,22 +31,37 @@ def job_out(rec: JobRecord) -> Job:
                error=ErrorBody.model_validate(rec.error) if rec.error else None)
 
 
+def _not_found(job_id: str) -> ApiError:
+    return ApiError(404, "job_not_found", f"no job {job_id!r}", param="job_id")
+
+
+def visible(rec: JobRecord | None, who: Principal) -> bool:
+    """True when `who` may see the job (its tenant's, or `who` is an admin)."""
+    if rec is None:
+        return False
+    return who.admin or rec.request.get("tenant", ANONYMOUS.tenant) == who.tenant
+
+
 class JobsService:
-    def __init__(self, queue: JobQueue, reason: ReasonService, metrics: Metrics) -> None:
+    def __init__(self, queue: JobQueue, reason: ReasonService, metrics: Metrics,
+                 quotas: TenantQuotas | None = None) -> None:
         self.queue = queue
         self.reason = reason
         self.metrics = metrics
+        self.quotas = quotas or TenantQuotas(0, 0)
 
-    async def get(self, job_id: str) -> Job:
+    async def get(self, job_id: str, who: Principal = ANONYMOUS) -> Job:
         rec = await self.queue.get(job_id)
-        if rec is None:
-            raise ApiError(404, "job_not_found", f"no job {job_id!r}", param="job_id")
+        if rec is None or not visible(rec, who):
+            raise _not_found(job_id)
         return job_out(rec)
 
-    async def cancel(self, job_id: str) -> Job:
+    async def cancel(self, job_id: str, who: Principal = ANONYMOUS) -> Job:
+        if not visible(await self.queue.get(job_id), who):
+            raise _not_found(job_id)  # checked before anything is written
         rec = await self.queue.cancel(job_id)
         if rec is None:
-            raise ApiError(404, "job_not_found", f"no job {job_id!r}", param="job_id")
+            raise _not_found(job_id)
         return job_out(rec)
 
     async def handle(self, rec: JobRecord) -> Outcome:
@@ -49,7 +70,10 @@ class JobsService:
         token = request_id_var.set(rid)
         try:
             fields = ReasonFields.model_validate(rec.request["fields"])
-            resp = await self._answer_by_deadline(fields, str(rec.request["video_id"]), rid)
+            tenant = str(rec.request.get("tenant", ANONYMOUS.tenant))
+            async with self.quotas.inference(tenant, wait=True):
+                resp = await self._answer_by_deadline(fields, str(rec.request["video_id"]),
+                                                      rid)
             self.metrics.jobs.labels("done").inc()
             return "done", resp.model_dump(mode="json")
         except Exception as exc:

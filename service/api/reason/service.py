@@ -123,13 +123,15 @@ class ReasonService:
         }
         return cache_key(parts)
 
-    def parse_json(self, body: bytes) -> Parsed:
+    def parse_json(self, body: bytes | bytearray) -> Parsed:
         """The validated JSON request (raises pydantic's ValidationError) and, for a
         `video_id` request whose parameters resolve, its cache key; memoised by the
         body's bytes (see the module docstring)."""
-        return self._parse_memo(body) if len(body) <= MEMO_MAX_BODY else self._parse(body)
+        if len(body) <= MEMO_MAX_BODY:
+            return self._parse_memo(bytes(body))
+        return self._parse(body)
 
-    def _parse(self, body: bytes) -> Parsed:
+    def _parse(self, body: bytes | bytearray) -> Parsed:
         req = ReasonRequest.model_validate_json(body)
         if req.video_id is None:
             return req, None
