@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.routing import Match, Mount
@@ -200,6 +201,10 @@ def create_app(settings: Settings, *, backend: Backend | None = None,
     for r in (reason_router, videos_router, jobs_router, openai_router):
         app.include_router(require_authed(r))
     app.include_router(health_router)
+    app.state.route_methods = [
+        (r.path_regex, frozenset(r.methods)) for router in (
+            reason_router, videos_router, jobs_router, openai_router, health_router)
+        for r in router.routes if isinstance(r, APIRoute)]
     _openapi_extras(app)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origin_list),

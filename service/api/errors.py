@@ -107,10 +107,24 @@ async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
     return error_response(_validation_error(exc))
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette's 405 names only the
+    first matching route's: GET without DELETE on /v1/videos/{id}). `create_app` puts
+    the (path regex, methods) of every API route on `app.state.route_methods`."""
+    methods: set[str] = set()
+    path = request.url.path
+    for regex, route_methods in getattr(request.app.state, "route_methods", ()):
+        if regex.match(path):
+            methods |= set(route_methods)
+    return ", ".join(sorted(methods))
+
+
 async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     err = ApiError(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+    if exc.status_code == 405:
+        err.headers["Allow"] = allowed_methods(request) or err.headers.get("Allow", "")
     return error_response(err)
 
 

@@ -44,7 +44,7 @@ async def models(request: Request) -> ModelList:
 
 def _validate(doc: bytes | bytearray) -> ChatCompletionRequest:
     try:
-        return ChatCompletionRequest.model_validate_json(doc)
+        return ChatCompletionRequest.model_validate_json(doc, strict=True)  # n: "2" -> 400
     except ValidationError as exc:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         param = ".".join(str(p) for p in first["loc"]) or None

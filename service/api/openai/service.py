@@ -98,10 +98,10 @@ def frame_times(n: int, given: Sequence[float] | None, duration: float | None) -
     return [round(i * step, 3) for i in range(n)]
 
 
-async def _decoded_chunks(data_url: bytes | memoryview) -> AsyncIterator[bytes]:
+async def _decoded_chunks(data_url: str | bytes | memoryview) -> AsyncIterator[bytes]:
     """The decoded bytes of a `data:video/...;base64,` URL, a slice at a time (the URL
     may be a view into the request's body buffer: nothing is copied whole)."""
-    view = memoryview(data_url)
+    view = memoryview(data_url.encode() if isinstance(data_url, str) else data_url)
     comma = bytes(view[:256]).find(b",")
     head = bytes(view[:comma]) if comma > 0 else b""
     if comma < 0 or b";base64" not in head or not head[5:].startswith(b"video/"):
@@ -177,7 +177,7 @@ class ChatService:
             video_id = url[len(VIDEO_REF):]
             self.reason.media.owned_path(who, video_id)
         elif url.startswith("data:"):
-            video_id = (await self.videos.upload(_decoded_chunks(url.encode()), who))[0].id
+            video_id = (await self.videos.upload(_decoded_chunks(url), who))[0].id
         else:
             raise _bad("video_url must be data:video/...;base64,... or video://<video_id>",
                        "unsupported_video_url")

@@ -132,7 +132,7 @@ class ReasonService:
         return self._parse(body)
 
     def _parse(self, body: bytes | bytearray) -> Parsed:
-        req = ReasonRequest.model_validate_json(body)
+        req = ReasonRequest.model_validate_json(body, strict=True)  # "2"/true are no int
         if req.video_id is None:
             return req, None
         try:
