@@ -202,7 +202,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None,
         app.include_router(require_authed(r))
     app.include_router(health_router)
     app.state.route_methods = [
-        (r.path_regex, frozenset(r.methods)) for router in (
+        (r.path_regex, frozenset(r.methods or ())) for router in (
             reason_router, videos_router, jobs_router, openai_router, health_router)
         for r in router.routes if isinstance(r, APIRoute)]
     _openapi_extras(app)
