@@ -77,9 +77,10 @@ def gateway(tmp_path: Path) -> Gateway:
 
 
 @contextmanager
-def process_gateway(tmp: Path, env: dict[str, str]) -> Iterator[GatewayProcess]:
+def process_gateway(tmp: Path, env: dict[str, str], backend: Backend | None = None
+                    ) -> Iterator[GatewayProcess]:
     """`python -m service` on a scripted vLLM stand-in; stopped (SIGTERM) at exit."""
-    with start_standin(ScriptedBackend([TRACE])) as vllm_url:
+    with start_standin(backend or ScriptedBackend([TRACE])) as vllm_url:
         gw = start_gateway(tmp, {"O3_VLLM_URL": vllm_url, "O3_VLLM_MODEL": "scripted-double",
                                  "O3_DEFAULT_N": "2", **env})
         try:
