@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect
 
 from service.inference.backend import BackendError
 from service.inference.images import ImageDataError
+from service.state.redis_client import StateUnavailable
 from service.video.errors import VideoError
 
 log = logging.getLogger("service.errors")
@@ -134,6 +135,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
     for known in (ApiError, BackendError, VideoError, ImageDataError, TimeoutError,
-                  ClientDisconnect):
+                  ClientDisconnect, StateUnavailable):
         app.add_exception_handler(known, _handle_any)
     app.add_exception_handler(Exception, _handle_any)

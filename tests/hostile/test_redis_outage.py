@@ -1,0 +1,71 @@
+"""Redis killed and restarted under a running gateway (`python -m service`, its own
+redis-server on a spare port, never the shared one): job routes answer 503
+`state_unavailable` with Retry-After (not 500, not a dropped connection), /ready is
+503 `redis_unavailable` while Redis is down, synchronous answers go on without the
+cache, and everything recovers without restarting the gateway."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import httpx
+
+from service.video.synth import write_moving_square
+from tests.conftest import free_port, start_redis
+from tests.hostile.conftest import assert_error, process_gateway
+
+
+def _eventually(check: object, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "did not recover in time"
+        time.sleep(0.2)
+
+
+def test_redis_killed_and_restarted_mid_run(tmp_path: Path) -> None:
+    port = free_port()
+    redis_proc, url = start_redis(tmp_path, port)
+    video = tmp_path / "v.mp4"
+    write_moving_square(video, duration=1.0)
+    try:
+        with process_gateway(tmp_path / "gw", {"O3_REDIS_URL": url}) as gw:
+            with video.open("rb") as f:
+                vid = httpx.post(f"{gw.url}/v1/videos", files={"file": ("v.mp4", f)}).json()["id"]
+            job = httpx.post(f"{gw.url}/v1/reason", json={
+                "video_id": vid, "question": "q", "async": True}).json()["job_id"]
+            assert httpx.get(f"{gw.url}/ready").status_code == 200
+
+            redis_proc.send_signal(signal.SIGKILL)
+            redis_proc.wait(timeout=10)
+            with httpx.Client(base_url=gw.url, timeout=30) as c:
+                for r in (c.get(f"/v1/jobs/{job}"), c.post(f"/v1/jobs/{job}/cancel"),
+                          c.delete(f"/v1/jobs/{job}"),
+                          c.post("/v1/reason", json={"video_id": vid, "question": "j",
+                                                      "async": True})):
+                    assert_error(r, 503, "state_unavailable")
+                    assert r.headers["retry-after"] == "1"
+                assert_error(c.get("/ready"), 503, "redis_unavailable")
+                # a synchronous answer needs no Redis: answered without the cache
+                r = c.post("/v1/reason", json={"video_id": vid, "question": "sync"})
+                assert r.status_code == 200 and r.json()["cached"] is False
+
+            redis_proc, _ = start_redis(tmp_path, port)  # back, empty (no persistence)
+            _eventually(lambda: httpx.get(f"{gw.url}/ready").status_code == 200)
+            r = httpx.post(f"{gw.url}/v1/reason", json={
+                "video_id": vid, "question": "after", "async": True})
+            assert r.status_code == 202
+            new_job = r.json()["job_id"]
+            _eventually(lambda: httpx.get(f"{gw.url}/v1/jobs/{new_job}").json()["status"]
+                        == "done")
+            # the job queued before the outage died with Redis's memory: 404, not 500
+            assert_error(httpx.get(f"{gw.url}/v1/jobs/{job}"), 404, "job_not_found")
+    finally:
+        redis_proc.kill()
+        redis_proc.wait(timeout=10)
