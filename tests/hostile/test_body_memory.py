@@ -17,7 +17,6 @@ import asyncio
 import base64
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx

@@ -148,7 +148,7 @@ async def test_fetch_stops_when_the_client_disconnects(tmp_path: Path,
             await asyncio.sleep(0.05)
         body = (f'{{"video_url": "http://{HOST}:{upstream.port}/slow", "question": "q"}}'
                 .encode())
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /v1/reason HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json"
                      b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
         await writer.drain()
