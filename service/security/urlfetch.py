@@ -150,8 +150,8 @@ async def _within(clock: _Clock, step: Any) -> Any:
 async def stream_video_url(url: str, settings: Settings) -> AsyncIterator[bytes]:
     """Yield the body of `url` in chunks, after every check; capped in bytes and time."""
     scheme, host, port = check_url(url, settings)
-    addr = await resolve_public(host, port)
     clock = _Clock(settings)
+    addr = await _within(clock, resolve_public(host, port))
     headers = {"Host": host if port in (80, 443) else f"{host}:{port}"}
     ext = {"sni_hostname": host} if scheme == "https" else {}
     timeout = httpx.Timeout(settings.video_url_timeout_s, connect=10.0)
