@@ -157,8 +157,8 @@ def measured(url: str, pid: int, payload: dict[str, Any], seconds: float,
     return Round(rps, lat, used * 1000 / max(1, len(lat)))
 
 
-def interleaved(targets: dict[str, tuple[str, int]], payload: dict[str, Any], rounds: int,
-                seconds: float, concurrency: int) -> dict[str, list[Round]]:
+def interleaved(targets: dict[str, tuple[str, int]], payloads: dict[str, dict[str, Any]],
+                rounds: int, seconds: float, concurrency: int) -> dict[str, list[Round]]:
     """`rounds` load runs per endpoint, alternating endpoints (AB, BA, AB, ...), so
     machine warm-up and background-load drifts hit both alike."""
     out: dict[str, list[Round]] = {name: [] for name in targets}
@@ -166,7 +166,7 @@ def interleaved(targets: dict[str, tuple[str, int]], payload: dict[str, Any], ro
     for i in range(rounds):
         for name in names if i % 2 == 0 else names[::-1]:
             url, pid = targets[name]
-            out[name].append(measured(url, pid, payload, seconds, concurrency))
+            out[name].append(measured(url, pid, payloads[name], seconds, concurrency))
     return out
 
 
@@ -224,18 +224,19 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
             proc = start("gateway", port, str(tmp / name.replace("/", "_")), root=root,
                          api_key=args.api_key)
             servers[name] = (proc, f"http://127.0.0.1:{port}")
-        payload, first = prime(video, [url for _, url in servers.values()])
+        payloads, first = prime(video, servers)  # video ids are per gateway (tenant HMAC)
         body_file = tmp / "body.json"
         body_file.write_bytes(first)
         bport = free_port()
         bare = start("bare", bport, str(tmp / "bare"), str(body_file))
         servers = {"bare FastAPI": (bare, f"http://127.0.0.1:{bport}"), **servers}
+        payloads["bare FastAPI"] = next(iter(payloads.values()))
         targets = {name: (url + ("/bare" if proc is bare else "/v1/reason"), proc.pid)
                    for name, (proc, url) in servers.items()}
-        for url, _ in targets.values():  # warm all (connections, first-call imports)
-            asyncio.run(load(url, payload, 1.0, 2))
-        loaded = interleaved(targets, payload, args.rounds, args.seconds, args.concurrency)
-        single = interleaved(targets, payload, args.rounds, args.seconds / 2, 1)
+        for name, (url, _) in targets.items():  # warm all (connections, first-call imports)
+            asyncio.run(load(url, payloads[name], 1.0, 2))
+        loaded = interleaved(targets, payloads, args.rounds, args.seconds, args.concurrency)
+        single = interleaved(targets, payloads, args.rounds, args.seconds / 2, 1)
     finally:
         for proc, _ in servers.values():
             proc.terminate()
@@ -245,20 +246,21 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
     report("one client at a time (latency without queueing)", single)
 
 
-def prime(video: Path, bases: list[str]) -> tuple[dict[str, Any], bytes]:
+def prime(video: Path, servers: dict[str, tuple[Any, str]]
+          ) -> tuple[dict[str, dict[str, Any]], bytes]:
     """Upload the video to every gateway and compute the answer once (then it is
-    cached); the payload and the (last) gateway's response bytes."""
-    payload: dict[str, Any] = {}
+    cached); each gateway's payload (its own video id) and the last one's response."""
+    payloads: dict[str, dict[str, Any]] = {}
     first = b""
-    for base in bases:
+    for name, (_, base) in servers.items():
         with video.open("rb") as f:
             vid = httpx.post(f"{base}/v1/videos", files={"file": ("v.mp4", f)},
                              headers=HEADERS).json()["id"]
-        payload = {"video_id": vid, "question": "Which? A. x B. y", "n": 8}
-        r = httpx.post(f"{base}/v1/reason", json=payload, headers=HEADERS, timeout=60)
+        payloads[name] = {"video_id": vid, "question": "Which? A. x B. y", "n": 8}
+        r = httpx.post(f"{base}/v1/reason", json=payloads[name], headers=HEADERS, timeout=60)
         r.raise_for_status()
         first = r.content
-    return payload, first
+    return payloads, first
 
 
 # ---- upload memory ----------------------------------------------------------------------
