@@ -33,17 +33,23 @@ from service.video.store import StoredVideo, VideoStore
 
 
 def id_key(settings: Settings) -> bytes:
-    """O3_ID_SECRET, else the key kept in the data dir (created atomically once)."""
+    """O3_ID_SECRET, else the key kept in the data dir: written to a temp file and
+    linked into place, so worker processes starting together all read one full key."""
     if settings.id_secret:
         return settings.id_secret.encode()
     path = settings.data_dir / "id-secret"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(32))
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"id-secret.{secrets.token_hex(8)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)  # atomic: the first writer wins, complete
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     return path.read_bytes().strip()
 
 
