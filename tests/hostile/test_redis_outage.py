@@ -7,7 +7,9 @@ cache, and everything recovers without restarting the gateway."""
 from __future__ import annotations
 
 import signal
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -29,6 +31,42 @@ def _eventually(check: object, seconds: float = 20.0) -> None:
         time.sleep(0.2)
 
 
+class Traffic:
+    """Clients in threads sending reason, job and job-poll requests until stopped;
+    every status (and any transport error) is counted."""
+
+    def __init__(self, url: str, vid: str, clients: int = 4) -> None:
+        self.url, self.vid = url, vid
+        self.seen: Counter[str] = Counter()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                        for i in range(clients)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, i: int) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as c:
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                body = {"video_id": self.vid, "question": f"t{i}-{n % 5}", "async": n % 2 == 0}
+                try:
+                    r = c.post("/v1/reason", json=body)
+                    self.seen[str(r.status_code)] += 1
+                    if r.status_code == 202:
+                        got = c.get(f"/v1/jobs/{r.json()['job_id']}")
+                        self.seen[str(got.status_code)] += 1
+                except httpx.HTTPError as exc:
+                    self.seen[type(exc).__name__] += 1
+                time.sleep(0.02)
+
+    def finish(self) -> Counter[str]:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=60)
+        return self.seen
+
+
 def test_redis_killed_and_restarted_mid_run(tmp_path: Path) -> None:
     port = free_port()
     redis_proc, url = start_redis(tmp_path, port)
@@ -41,6 +79,8 @@ def test_redis_killed_and_restarted_mid_run(tmp_path: Path) -> None:
             job = httpx.post(f"{gw.url}/v1/reason", json={
                 "video_id": vid, "question": "q", "async": True}).json()["job_id"]
             assert httpx.get(f"{gw.url}/ready").status_code == 200
+            traffic = Traffic(gw.url, vid)  # load on while Redis dies and comes back
+            time.sleep(1.0)
 
             redis_proc.send_signal(signal.SIGKILL)
             redis_proc.wait(timeout=10)
@@ -66,6 +106,11 @@ def test_redis_killed_and_restarted_mid_run(tmp_path: Path) -> None:
                         == "done")
             # the job queued before the outage died with Redis's memory: 404, not 500
             assert_error(httpx.get(f"{gw.url}/v1/jobs/{job}"), 404, "job_not_found")
+            seen = traffic.finish()
+            # during the run: answers, jobs, 503s while Redis was down; never a 500 or a
+            # dropped connection (404: a job that vanished with Redis's memory)
+            assert set(seen) <= {"200", "202", "404", "503"}, seen
+            assert seen["503"] > 0 and seen["202"] > 0 and seen["200"] > 0, seen
     finally:
         redis_proc.kill()
         redis_proc.wait(timeout=10)
