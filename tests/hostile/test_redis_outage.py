@@ -19,7 +19,7 @@ from tests.conftest import free_port, start_redis
 from tests.hostile.conftest import assert_error, process_gateway
 
 
-def _eventually(check: object, seconds: float = 20.0) -> None:
+def _eventually(check: object, seconds: float = 45.0) -> None:
     deadline = time.monotonic() + seconds
     while True:
         try:

@@ -117,10 +117,10 @@ async def test_upstream_failures_are_502_or_504(gateway: Gateway, upstream: Upst
         assert_error(r, 502, "video_url_bad_status")
         r, s = await _fetch(c, f"{base}/silent")  # no headers: the deadline, not 60 s reads
         assert_error(r, 504, "video_url_timeout")
-        assert 1.5 < s < 6, s
+        assert 1.5 < s < 15, s  # the 2 s deadline (not 60 s reads), with slack for load
         r, s = await _fetch(c, f"{base}/slow")  # a byte every 0.1 s never ends by itself
         assert_error(r, 504, "video_url_timeout")
-        assert 1.5 < s < 6, s
+        assert 1.5 < s < 15, s  # the 2 s deadline (not 60 s reads), with slack for load
         r, s = await _fetch(c, f"{base}/endless")
         assert_error(r, 413, "video_url_too_large")
 
@@ -131,7 +131,7 @@ async def test_minimum_rate(gateway: Gateway, upstream: Upstream) -> None:
                           "video_url_min_rate_bps": 1000}) as c:
         r, s = await _fetch(c, f"http://{HOST}:{upstream.port}/slow")
         err = assert_error(r, 504, "video_url_timeout")
-        assert "O3_VIDEO_URL_MIN_RATE_BPS" in err["message"] and s < 5, s
+        assert "O3_VIDEO_URL_MIN_RATE_BPS" in err["message"] and s < 15, s  # not 60 s
 
 
 @pytest.mark.usefixtures("to_loopback")
@@ -178,7 +178,7 @@ def test_sigterm_ends_the_gateway_within_its_grace(tmp_path: Path) -> None:
         start = time.monotonic()
         gw.proc.send_signal(signal.SIGTERM)
         gw.proc.wait(timeout=30)
-        assert time.monotonic() - start < 10
+        assert time.monotonic() - start < 15  # 2 s grace + process exit, not 60 s
 
 
 def _quietly(url: str, vid: str) -> None:
