@@ -146,3 +146,22 @@ async def test_stored_bytes_quota(gateway: Gateway, video_path: Path, tmp_path: 
             r = await c.post("/v1/videos", files={"file": ("v.mp4", f)}, headers=ACME)
         assert_error(r, 429, "tenant_storage_quota")
         await _upload(c, second, GLOBEX)  # another tenant's bytes are its own
+
+
+async def test_a_job_waits_for_its_tenants_quota(gateway: Gateway, video_path: Path) -> None:
+    backend = ScriptedBackend([TRACE], delay=1.0)
+    async with gateway(backend, tenant_max_concurrency=1, **tenant_settings()) as c:
+        a = (await _upload(c, video_path, ACME))["id"]
+        sync = asyncio.create_task(c.post("/v1/reason", json={"video_id": a, "question": "s"},
+                                          headers=ACME))
+        await asyncio.sleep(0.3)  # the sync request holds acme's one slot
+        r = await c.post("/v1/reason", json={"video_id": a, "question": "j", "async": True},
+                         headers=ACME)
+        job = r.json()["job_id"]
+        assert (await sync).status_code == 200
+        deadline = asyncio.get_running_loop().time() + 20
+        while (state := (await c.get(f"/v1/jobs/{job}", headers=ACME)).json())["status"] \
+                not in ("done", "failed", "cancelled"):
+            assert asyncio.get_running_loop().time() < deadline, state
+            await asyncio.sleep(0.05)
+        assert state["status"] == "done"  # waited its turn, never refused with a 429

@@ -120,7 +120,8 @@ async def _enqueue(request: Request, fields: ReasonFields, video_id: str, rid: s
     jobs = request.app.state.services.jobs
     payload = {"fields": fields.model_dump(mode="json", by_alias=True,
                                            include=set(ReasonFields.model_fields)),
-               "video_id": video_id, "request_id": rid, "tenant": principal(request).tenant}
+               "video_id": video_id, "request_id": rid, "tenant": principal(request).tenant,
+               "admin": principal(request).admin}
     rec = await jobs.submit(payload)
     body = JobAccepted(job_id=rec.id).model_dump()
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/jobs/{rec.id}"})
