@@ -229,3 +229,32 @@ async def test_seeded_random_documents_never_500(gateway: Gateway) -> None:
             for path in ("/v1/reason", "/v1/chat/completions"):
                 r = await send(c, "POST", path, body, "application/json")
                 assert_not_500(r, f"{path} {body[:200]!r}")
+
+
+async def test_broken_credentials_on_every_route(gateway: Gateway) -> None:
+    from tests.hostile.conftest import tenant_settings
+
+    bad = ["", "Bearer", "Bearer ", "Basic YTpi", "bearer wrong", "Bearer " + "k" * 8000,
+           "Bearer acme-key-0123456789 extra", "Bearer \u00e9t\u00e9"]
+    async with gateway(**tenant_settings()) as c:
+        for method, path in ROUTES:
+            for header in bad:
+                try:
+                    r = await c.request(method, path, headers={"Authorization": header})
+                except UnicodeEncodeError:
+                    continue  # not sendable as a header at all
+                assert_not_500(r, f"{method} {path} auth={header[:20]!r}")
+                if path.startswith("/v1/"):
+                    assert_error(r, 401)
+                    assert r.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_huge_data_text_is_not_mistaken_for_a_video(gateway: Gateway) -> None:
+    # bodies are parsed with big `data:` strings lifted out; one in a TEXT part must
+    # still be refused as too long, never become a short placeholder question
+    big = "data:video/mp4;base64," + "A" * 70_000
+    async with gateway() as c:
+        for content in (big, [{"type": "text", "text": big}]):
+            r = await c.post("/v1/chat/completions", json={
+                "model": "m", "messages": [{"role": "user", "content": content}]})
+            assert_error(r, 400)

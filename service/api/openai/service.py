@@ -145,6 +145,11 @@ class ChatService:
         videos, video and images) is left for `complete` to refuse."""
         if not blobs.views:
             return
+        for m in req.messages:  # a lifted string where text belongs: too long to be text
+            texts = [m.content] if isinstance(m.content, str) else [
+                p.text for p in m.content or [] if isinstance(p, TextPart)]
+            if any(blobs.lookup(t) is not None for t in texts):
+                raise _bad("a text part is over the question's 8000 characters")
         parts = [p for m in req.messages if m.role == "user" and isinstance(m.content, list)
                  for p in m.content]
         n_videos = sum(isinstance(p, VideoUrlPart) for p in parts)
