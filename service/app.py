@@ -191,8 +191,9 @@ def create_app(settings: Settings, *, backend: Backend | None = None,
     )
     app.state.settings = settings
     app.state.key_table = key_table(settings)  # built once; read by every /v1 request
-    app.state.quotas = TenantQuotas(settings.tenant_rpm, settings.tenant_max_concurrency)
-    app.state.body_budget = BodyBudget(settings.max_buffered_body_bytes)
+    app.state.quotas = TenantQuotas(settings.tenant_rpm, settings.tenant_max_concurrency,
+                                    metrics)
+    app.state.body_budget = BodyBudget(settings.max_buffered_body_bytes, metrics=metrics)
     app.state.redis = None
     app.state.started_at = time.time()
     install_error_handlers(app)

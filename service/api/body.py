@@ -17,7 +17,8 @@ Invariants:
   their size in the process-wide `BodyBudget` (the declared length at once, else chunk
   by chunk). When the budget (O3_MAX_BUFFERED_BODY_BYTES) is full the request gets
   503 `server_busy` with Retry-After, its body unread (declared) or no further read.
-  The reservation is released when the caller is done with the buffer.
+  The reservation is released when the caller is done with the buffer. Refusals count
+  in `o3_rejected_requests_total{reason="body_budget"}`.
 - A declared body is read into ONE preallocated bytearray (no growing copies, no
   `bytes()` copy at the end); the caller parses from it.
 """
@@ -31,6 +32,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import ApiError, error_response
+from service.observability.metrics import Metrics
 from service.settings import Settings
 
 SMALL_BODY = 64 * 1024
@@ -124,13 +126,17 @@ class BodyBudget:
     """Bytes of request bodies buffered in memory right now, process-wide, bounded.
     One event loop per process: the counter needs no lock."""
 
-    def __init__(self, limit: int, retry_after_s: int = 1) -> None:
+    def __init__(self, limit: int, retry_after_s: int = 1,
+                 metrics: Metrics | None = None) -> None:
         self.limit = limit
         self.held = 0
         self.retry_after_s = retry_after_s
+        self.metrics = metrics
 
     def take(self, n: int) -> None:
         if self.held + n > self.limit:
+            if self.metrics is not None:
+                self.metrics.rejected.labels("body_budget").inc()
             raise ApiError(503, "server_busy", "too many large request bodies are being "
                            "parsed right now (O3_MAX_BUFFERED_BODY_BYTES); retry later",
                            headers={"Retry-After": str(self.retry_after_s)})

@@ -11,6 +11,7 @@ Owns `TenantQuotas`. Invariants:
 - 0 switches a quota off. The counts are per gateway process (one event loop: no
   locks); with several replicas each enforces its own share.
 - Admin principals are not charged (the routers skip them).
+- Every refusal counts in `o3_rejected_requests_total{reason=tenant_rate|tenant_concurrency}`.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from service.api.errors import ApiError
+from service.observability.metrics import Metrics
 
 MAX_TENANTS_TRACKED = 100_000  # buckets of idle tenants are dropped beyond this
 
 
 class TenantQuotas:
-    def __init__(self, rpm: int, max_concurrency: int) -> None:
+    def __init__(self, rpm: int, max_concurrency: int, metrics: Metrics | None = None) -> None:
         self.rpm = rpm
         self.max_concurrency = max_concurrency
+        self.metrics = metrics
         self._buckets: dict[str, tuple[float, float]] = {}  # tenant -> (tokens, at)
         self._running: dict[str, int] = {}
         self._freed: dict[str, asyncio.Condition] = {}
@@ -45,12 +48,17 @@ class TenantQuotas:
         if tokens < 1.0:
             self._buckets[tenant] = (tokens, now)
             wait = max(1, math.ceil((1.0 - tokens) / rate))
+            self._count("tenant_rate")
             raise ApiError(429, "tenant_rate_limited",
                            f"this tenant's request rate is limited to {self.rpm} per minute "
                            "(O3_TENANT_RPM); retry later", headers={"Retry-After": str(wait)})
         if len(self._buckets) >= MAX_TENANTS_TRACKED and tenant not in self._buckets:
             self._buckets.clear()  # a flood of tenants: forget (refills everyone) -> bounded
         self._buckets[tenant] = (tokens - 1.0, now)
+
+    def _count(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.rejected.labels(reason).inc()
 
     def running(self, tenant: str) -> int:
         return self._running.get(tenant, 0)
@@ -64,6 +72,7 @@ class TenantQuotas:
             return
         if self.running(tenant) >= self.max_concurrency:
             if not wait:
+                self._count("tenant_concurrency")
                 raise ApiError(429, "tenant_concurrency_limit",
                                f"this tenant already runs {self.max_concurrency} inferences "
                                "(O3_TENANT_MAX_CONCURRENCY); retry later",

@@ -115,6 +115,8 @@ async def test_request_rate_quota(gateway: Gateway) -> None:
         r = await c.get("/v1/models", headers=ACME)
         assert_error(r, 429, "tenant_rate_limited")
         assert int(r.headers["retry-after"]) >= 1
+        metrics = (await c.get("/metrics")).text
+        assert 'o3_rejected_requests_total{reason="tenant_rate"} 4.0' in metrics
         # another tenant and the admin are not charged for acme's requests
         assert (await c.get("/v1/models", headers=GLOBEX)).status_code == 200
         assert (await c.get("/v1/models", headers=ADMIN)).status_code == 200
