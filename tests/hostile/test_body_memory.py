@@ -164,3 +164,32 @@ async def test_eight_concurrent_120mib_chat_bodies_stay_bounded(gw) -> None:  # 
     assert rss(gw) - before < 100 * MiB
 
 
+
+
+async def test_json_that_expands_when_parsed_stays_bounded(gw) -> None:  # type: ignore[no-untyped-def]
+    # 1 MiB of `{}` parses into ~40 MiB of Python objects before pydantic can refuse
+    # it. Parses run one at a time on the event loop, each reserving its expansion in
+    # the body budget next to the buffered bodies; the peak stays near the budget.
+    body = (b'{"video_id": "' + b"a" * 64 + b'", "question": "q", "zz": ['
+            + b"{}," * ((MiB - 200) // 3) + b"{}]}")
+    assert len(body) <= MiB  # under the cap: these are parsed, not refused by size
+    before = rss(gw)
+    peak = PeakRss(gw.proc.pid)
+    async with httpx.AsyncClient(timeout=120) as c:
+        answers = await asyncio.gather(*(c.post(f"{gw.url}/v1/reason", content=body,
+                                                headers={"content-type": "application/json"})
+                                         for _ in range(40)))
+    async with httpx.AsyncClient(timeout=120) as c:  # fresh: no idle pooled connection
+        # a chat body of a million tiny messages: its JSON (no data: URL to lift) is
+        # refused by size before it is parsed at all
+        many = (b'{"model": "m", "messages": ['
+                + b'{"role": "user", "content": "x"},' * (3 * MiB) + b"{}]}")
+        big = await c.post(f"{gw.url}/v1/chat/completions", content=many,
+                           headers={"content-type": "application/json"})
+    top = peak.stop()
+    codes = sorted(r.status_code for r in answers)
+    assert set(codes) <= {400, 503} and 400 in codes, codes
+    assert big.status_code == 413, big.text[:200]
+    print(f"40 x 1 MiB expanding JSON + 100 MiB of messages: RSS +{(top - before) / MiB:.0f}"
+          f" MiB; answers {codes.count(400)} x 400, {codes.count(503)} x 503")
+    assert top - before < BUDGET + 160 * MiB, (top - before) / MiB

@@ -258,3 +258,19 @@ async def test_a_huge_data_text_is_not_mistaken_for_a_video(gateway: Gateway) ->
             r = await c.post("/v1/chat/completions", json={
                 "model": "m", "messages": [{"role": "user", "content": content}]})
             assert_error(r, 400)
+
+
+async def test_text_starting_with_data_is_still_text(gateway: Gateway, video_path: Path) -> None:
+    # a 5,000-character text that starts with "data:" is lifted like a data URL when the
+    # body is parsed; it must come back as the question text, not as a placeholder
+    async with gateway() as c:
+        with video_path.open("rb") as f:
+            vid = (await c.post("/v1/videos", files={"file": ("v.mp4", f)})).json()["id"]
+        text = "data: " + "q" * 5000
+        r = await c.post("/v1/chat/completions", json={"model": "m", "messages": [
+            {"role": "user", "content": [
+                {"type": "text", "text": text},
+                {"type": "video_url", "video_url": {"url": f"video://{vid}"}}]}]})
+        assert r.status_code == 200, r.text
+        backend = c.app.state.services.backend  # type: ignore[attr-defined]
+        assert any(text in str(call) for call in backend.calls), "question not passed on"

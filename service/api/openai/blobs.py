@@ -2,7 +2,8 @@
 
 A chat body may carry a 100 MiB base64 video. Parsed as is, the body bytes and the
 parsed string would be two copies. `lift_data_urls(buf)` instead finds every JSON
-string value that starts with `data:` and is at least `MIN_LIFT` bytes long, replaces
+string value that starts with `data:` and is at least `MIN_LIFT` bytes long (video
+and image data URLs alike), replaces
 it in a (small) copy of the rest of the document with a placeholder
 `o3blob:<token>:<i>` (the token is random per request, so no client text can name
 one), and returns memoryviews of the lifted strings into `buf`. The JSON that
@@ -22,7 +23,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-MIN_LIFT = 64 * 1024
+MIN_LIFT = 4 * 1024  # image frames too: what pydantic parses stays small
 _OPEN = b'"data:'
 
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
-from service.api.body import buffered_body
+from service.api.body import buffered_body, parsing
 from service.api.deps import request_id
 from service.api.errors import ApiError
 from service.api.guard import guarded
@@ -28,6 +28,7 @@ from service.api.openapi import ERRORS
 from service.security.auth import ApiKeyRoute, Principal, principal
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=ApiKeyRoute)
+JSON_MAX = 2 * 1024 * 1024  # a chat request's JSON once its big data: URLs are lifted
 CHAT_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}}}}
 
@@ -56,11 +57,17 @@ async def _parse(request: Request, svc: ChatService, who: Principal) -> ChatComp
     """The validated request. The body (size-capped before it was read, and reserved in
     the body budget while held) is one buffer: big `data:` URLs are not copied into the
     parsed model but streamed from the buffer (a video into the store), and the buffer
-    is released before the inference starts (`service.api.openai.blobs`)."""
-    async with buffered_body(request, request.app.state.body_budget) as raw:
+    is released before the inference starts (`service.api.openai.blobs`). What is left
+    to parse is at most `JSON_MAX` bytes, and its parse is reserved in the budget too."""
+    budget = request.app.state.body_budget
+    async with buffered_body(request, budget) as raw:
         doc, blobs = lift_data_urls(raw)
         try:
-            req = _validate(doc)
+            if len(doc) > JSON_MAX:
+                raise ApiError(413, "body_too_large", f"the request's JSON, data: URLs "
+                               f"aside, exceeds {JSON_MAX} bytes")
+            with parsing(budget, len(doc)):
+                req = _validate(doc)
             del doc
             await svc.inline_blobs(req, blobs, who)
         finally:

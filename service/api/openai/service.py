@@ -55,6 +55,7 @@ from service.video.frameset import FrameSet
 from service.video.policy import fit_size
 
 VIDEO_REF = "video://"
+TEXT_MAX = 16000  # TextPart's limit
 CHUNK = 1 << 20
 
 
@@ -116,6 +117,16 @@ async def _decoded_chunks(data_url: str | bytes | memoryview) -> AsyncIterator[b
             raise _bad(f"invalid base64 in video data URL: {exc}") from exc
 
 
+def _text_back(text: str, blobs: Blobs) -> str:
+    """A text lifted as a data: URL, as text again (400 when longer than a text part)."""
+    view = blobs.lookup(text)
+    if view is None:
+        return text
+    if len(view) > TEXT_MAX:
+        raise _bad(f"a text part is over {TEXT_MAX} characters")
+    return bytes(view).decode("utf-8", "replace")
+
+
 class ChatService:
     def __init__(self, settings: Settings, reason: ReasonService, media: Media) -> None:
         self.settings = settings
@@ -145,11 +156,12 @@ class ChatService:
         videos, video and images) is left for `complete` to refuse."""
         if not blobs.views:
             return
-        for m in req.messages:  # a lifted string where text belongs: too long to be text
-            texts = [m.content] if isinstance(m.content, str) else [
-                p.text for p in m.content or [] if isinstance(p, TextPart)]
-            if any(blobs.lookup(t) is not None for t in texts):
-                raise _bad("a text part is over the question's 8000 characters")
+        for m in req.messages:  # text that happened to start with "data:": text again
+            if isinstance(m.content, str):
+                m.content = _text_back(m.content, blobs)
+            for p in m.content if isinstance(m.content, list) else []:
+                if isinstance(p, TextPart):
+                    p.text = _text_back(p.text, blobs)
         parts = [p for m in req.messages if m.role == "user" and isinstance(m.content, list)
                  for p in m.content]
         n_videos = sum(isinstance(p, VideoUrlPart) for p in parts)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
-from service.api.body import buffered_body
+from service.api.body import buffered_body, parsing
 from service.api.deps import request_id
 from service.api.errors import ApiError
 from service.api.guard import guarded
@@ -64,9 +64,11 @@ def form_to_fields(form: dict[str, list[str]]) -> ReasonFields:
 async def _json_request(request: Request, svc: ReasonService) -> tuple[ReasonRequest, str | None]:
     """The validated JSON body and its cache key when known (`ReasonService.parse_json`).
     The body's size was capped (1 MiB) before it was read (`service.api.body`)."""
-    async with buffered_body(request, request.app.state.body_budget) as body:
+    budget = request.app.state.body_budget
+    async with buffered_body(request, budget) as body:
         try:
-            return svc.parse_json(body)
+            with parsing(budget, len(body)):
+                return svc.parse_json(body)
         except ValidationError as exc:
             raise _invalid(exc) from exc
 
