@@ -14,7 +14,8 @@ Invariants:
   reads and discards whatever the client still sends (nothing is buffered), because a
   close while the client is still writing makes many clients lose the answer (40
   concurrent httpx clients: 17 saw a reset instead of the 413). A client that reads
-  while it sends (curl, `Expect: 100-continue`) stops at once. Without one (chunked), bytes are counted as they arrive and the first
+  while it sends (curl, `Expect: 100-continue`) stops at once.
+- Without a declared length (chunked), bytes are counted as they arrive and the first
   chunk over the cap raises 413. Nothing downstream can read past the cap.
 - Bodies parsed in memory (JSON) are read by `buffered_body`, which first reserves
   their size in the process-wide `BodyBudget` (the declared length at once, else chunk
