@@ -20,7 +20,8 @@ Invariants:
 - Bodies parsed in memory (JSON) are read by `buffered_body`, which first reserves
   their size in the process-wide `BodyBudget` (the declared length at once, else chunk
   by chunk). When the budget (O3_MAX_BUFFERED_BODY_BYTES) is full the request gets
-  503 `server_busy` with Retry-After, its body unread (declared) or no further read.
+  503 `server_busy` with Retry-After, its body unread (declared) or no further read;
+  one that could never fit, even alone, gets 413.
   The reservation is released when the caller is done with the buffer. Refusals count
   in `o3_rejected_requests_total{reason="body_budget"}`.
 - A declared body is read into ONE preallocated bytearray (no growing copies, no
@@ -143,6 +144,9 @@ class BodyBudget:
         self.metrics = metrics
 
     def take(self, n: int) -> None:
+        if n > self.limit:  # would never fit: retrying cannot help
+            raise ApiError(413, "body_too_large", "the request body is larger than this "
+                           "server parses at once (O3_MAX_BUFFERED_BODY_BYTES)")
         if self.held + n > self.limit:
             if self.metrics is not None:
                 self.metrics.rejected.labels("body_budget").inc()

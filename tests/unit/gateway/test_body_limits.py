@@ -60,6 +60,9 @@ def test_budget_refuses_beyond_its_limit_and_frees() -> None:
     b.give(60)
     b.take(100)
     assert b.held == 100
+    with pytest.raises(ApiError) as err:
+        BodyBudget(100).take(101)  # could never fit: 413, not "retry later"
+    assert err.value.status == 413
 
 
 def _lift(doc: object, min_len: int = 16) -> tuple[object, list[bytes]]:
