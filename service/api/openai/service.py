@@ -156,7 +156,9 @@ class ChatService:
         videos, video and images) is left for `complete` to refuse."""
         if not blobs.views:
             return
-        for m in req.messages:  # text that happened to start with "data:": text again
+        if req.options is not None:  # text that happened to start with "data:": text again
+            req.options = [_text_back(o, blobs) for o in req.options]
+        for m in req.messages:
             if isinstance(m.content, str):
                 m.content = _text_back(m.content, blobs)
             for p in m.content if isinstance(m.content, list) else []:
