@@ -45,7 +45,7 @@ from typing import Any, Literal, Protocol
 
 from redis.exceptions import RedisError, ResponseError
 
-from service.state.redis_client import Redis, unavailable_on_error
+from service.state.redis_client import Redis, StateUnavailable, unavailable_on_error
 
 log = logging.getLogger("service.jobs")
 
@@ -326,7 +326,7 @@ class RedisJobQueue(_WorkerBase):
                 await self._ensure_group()
                 while not self._closing:
                     await self._step()
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, StateUnavailable) as exc:  # get() raises the last
                 if self._closing:
                     return
                 log.warning("job worker: redis error, retrying in 1 s: %s", exc)

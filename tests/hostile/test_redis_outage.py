@@ -6,6 +6,7 @@ cache, and everything recovers without restarting the gateway."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 import time
@@ -13,7 +14,10 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
+from service.state.jobs import JobRecord, Outcome, RedisJobQueue
+from service.state.redis_client import StateUnavailable, connect
 from service.video.synth import write_moving_square
 from tests.conftest import free_port, start_redis
 from tests.hostile.conftest import assert_error, process_gateway
@@ -114,3 +118,42 @@ def test_redis_killed_and_restarted_mid_run(tmp_path: Path) -> None:
     finally:
         redis_proc.kill()
         redis_proc.wait(timeout=10)
+
+
+async def test_job_worker_survives_an_outage_between_read_and_get(
+        redis_db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Redis gone between XREADGROUP and the record's HGETALL: get() raises the API's
+    # StateUnavailable inside the worker; the worker must retry, not die (a dead worker
+    # never runs another job)
+    client = connect(redis_db_url)
+    queue = RedisJobQueue(client, ttl_s=60, claim_idle_s=0.5)
+    real_get = queue.get
+    failures = [1]
+
+    async def flaky_get(job_id: str) -> JobRecord | None:
+        if failures:
+            failures.pop()
+            raise StateUnavailable("down for a moment")
+        return await real_get(job_id)
+
+    monkeypatch.setattr(queue, "get", flaky_get)
+    ran = asyncio.Event()
+
+    async def handler(rec: JobRecord) -> Outcome:
+        ran.set()
+        return "done", {}
+
+    queue.start(handler, 1)
+    try:
+        rec = await queue.submit({"fields": {}})
+        await asyncio.wait_for(ran.wait(), 20)  # reclaimed after the failed delivery
+        assert not failures
+        for _ in range(100):
+            done = await real_get(rec.id)
+            if done is not None and done.status == "done":
+                break
+            await asyncio.sleep(0.05)
+        assert done is not None and done.status == "done"
+    finally:
+        await queue.close()
+        await client.aclose()
