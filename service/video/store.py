@@ -29,11 +29,15 @@ is, so ownership is checked without any lookup (`owned_by`). Files live at
 - `path_for` accepts only 64 lowercase hex characters (`InvalidVideoId` otherwise),
   so no request text ever reaches a filesystem path.
 - Temp files left by a crash are removed when the store is opened.
+- A full disk (ENOSPC, EDQUOT) while writing or placing is `StorageFull` (507), and
+  the temp file is removed like any aborted upload.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import hashlib
 import hmac
 import os
@@ -41,7 +45,7 @@ import re
 import secrets
 import stat
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -50,6 +54,7 @@ from service.video.errors import (
     BYTES_SETTING,
     EmptyFile,
     InvalidVideoId,
+    StorageFull,
     StorageQuotaExceeded,
     VideoNotFound,
     VideoTooLarge,
@@ -67,6 +72,17 @@ class StoredVideo:
     path: Path
     size: int
     created: bool
+
+
+@contextlib.contextmanager
+def disk_full_is_507() -> Iterator[None]:
+    """A full disk or quota (ENOSPC, EDQUOT) is `StorageFull` (507), not a bare OSError."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull("the server's video storage is full; retry later") from exc
+        raise
 
 
 class _Writer:
@@ -105,9 +121,10 @@ class _Writer:
         with self._lock:
             if self.file.closed:
                 return  # aborted while this batch waited for a thread
-            for chunk in batch:
-                self.hash.update(chunk)
-                self.file.write(chunk)
+            with disk_full_is_507():
+                for chunk in batch:
+                    self.hash.update(chunk)
+                    self.file.write(chunk)
 
     def write(self, chunk: bytes) -> None:
         self.accept(chunk)
@@ -118,7 +135,8 @@ class _Writer:
             return self._commit(validate)
 
     def _commit(self, validate: Validate | None) -> StoredVideo:
-        self.file.close()
+        with disk_full_is_507():  # close flushes the last buffered bytes
+            self.file.close()
         if self.size == 0:
             raise EmptyFile("the uploaded file is empty (0 bytes)")
         video_id = self.store.video_id(self.tenant, self.hash.hexdigest())
@@ -131,9 +149,10 @@ class _Writer:
             return StoredVideo(video_id, final, kept, created=False)
         if validate is not None:
             validate(self.tmp)  # on our own temp file: nobody else can see or delete it
-        final.parent.mkdir(exist_ok=True)
         try:
-            os.link(self.tmp, final)  # atomic; the loser of a race keeps the winner's file
+            with disk_full_is_507():
+                final.parent.mkdir(exist_ok=True)
+                os.link(self.tmp, final)  # atomic; a race's loser keeps the winner's file
         except FileExistsError:
             return StoredVideo(video_id, final, self.size, created=False)
         return StoredVideo(video_id, final, self.size, created=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -151,4 +152,35 @@ async def test_quota_enforced_while_streaming(tmp_path: Path) -> None:
     store = VideoStore(tmp_path, max_bytes=1000)
     with pytest.raises(StorageQuotaExceeded):
         await store.save_stream(chunks([b"x" * 40, b"x" * 40]), quota_left=50)
+    assert files_in(store) == []
+
+
+async def test_a_full_disk_is_507_and_leaves_nothing(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from service.video import store as store_module
+    from service.video.errors import StorageFull
+
+    real_open = Path.open
+
+    class FullFile:
+        def __init__(self, f: Any) -> None:
+            self.f = f
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.f, name)
+
+    def full_open(self: Path, *args: Any, **kw: Any) -> Any:
+        f = real_open(self, *args, **kw)
+        return FullFile(f) if self.name.startswith("upload-") else f
+
+    monkeypatch.setattr(store_module.Path, "open", full_open)
+    store = VideoStore(tmp_path, max_bytes=10_000)
+    with pytest.raises(StorageFull) as err:
+        await store.save_stream(chunks([b"x" * 100]))
+    assert err.value.status == 507
     assert files_in(store) == []
