@@ -24,6 +24,9 @@ Invariants:
   one that could never fit, even alone, gets 413.
   The reservation is released when the caller is done with the buffer. Refusals count
   in `o3_rejected_requests_total{reason="body_budget"}`.
+- A buffered body must arrive within `BODY_GRACE_S` + its size at `BODY_MIN_RATE`
+  (else 408 `body_timeout`, reservation released): a client cannot hold budget by
+  trickling a large declared body.
 - A declared body is read into ONE preallocated bytearray (no growing copies, no
   `bytes()` copy at the end); the caller parses from it.
 - Parsing expands: pydantic builds Python objects for everything in a JSON document
@@ -35,6 +38,7 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
@@ -49,6 +53,8 @@ SMALL_BODY = 64 * 1024
 JSON_REASON_BODY = 1024 * 1024
 FORM_OVERHEAD = 1024 * 1024
 UPLOAD_PATHS = ("/v1/videos",)
+BODY_GRACE_S = 10.0  # a buffered body gets this long, plus its size at BODY_MIN_RATE
+BODY_MIN_RATE = 1024 * 1024  # bytes/s
 PARSE_FACTOR = 48  # bytes of Python objects per JSON byte, worst case seen ~40
 STATE_CAP = "body_cap"
 STATE_DECLARED = "body_declared"
@@ -172,20 +178,35 @@ def parsing(budget: BodyBudget, nbytes: int) -> Iterator[None]:
 
 @asynccontextmanager
 async def buffered_body(request: Request, budget: BodyBudget) -> AsyncIterator[bytearray]:
-    """The whole body in one bytearray, its size reserved in `budget` until exit."""
+    """The whole body in one bytearray, its size reserved in `budget` until exit. The
+    body must arrive at `BODY_MIN_RATE` on average after `BODY_GRACE_S` (else 408): a
+    client trickling a large declared body would hold its reservation for hours."""
     declared: int | None = request.scope.get("state", {}).get(STATE_DECLARED)
     taken = 0
+    loop = asyncio.get_running_loop()
+    start = loop.time()
     try:
-        if declared is not None:
-            budget.take(declared)
-            taken = declared
-            buf = await _read_declared(request, declared)
-        else:
-            buf = bytearray()
-            async for chunk in request.stream():
-                budget.take(len(chunk))
-                taken += len(chunk)
-                buf += chunk
+        async with asyncio.timeout(start + BODY_GRACE_S) as deadline:
+            if declared is not None:
+                budget.take(declared)
+                taken = declared
+                deadline.reschedule(start + BODY_GRACE_S + declared / BODY_MIN_RATE)
+                buf = await _read_declared(request, declared)
+            else:
+                buf = bytearray()
+                async for chunk in request.stream():
+                    budget.take(len(chunk))
+                    taken += len(chunk)
+                    buf += chunk
+                    deadline.reschedule(start + BODY_GRACE_S + taken / BODY_MIN_RATE)
+    except TimeoutError as exc:
+        budget.give(taken)
+        raise ApiError(408, "body_timeout", "the request body arrived too slowly "
+                       f"(under {BODY_MIN_RATE} bytes/s on average)") from exc
+    except BaseException:  # disconnect, 413 on the way, budget full, cancel: release
+        budget.give(taken)
+        raise
+    try:
         yield buf
     finally:
         budget.give(taken)

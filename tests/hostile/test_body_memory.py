@@ -193,3 +193,25 @@ async def test_json_that_expands_when_parsed_stays_bounded(gw) -> None:  # type:
     print(f"40 x 1 MiB expanding JSON + 100 MiB of messages: RSS +{(top - before) / MiB:.0f}"
           f" MiB; answers {codes.count(400)} x 400, {codes.count(503)} x 503")
     assert top - before < BUDGET + 160 * MiB, (top - before) / MiB
+
+
+async def test_body_budget_is_released_on_disconnect_and_refusal(gw) -> None:  # type: ignore[no-untyped-def]
+    # a client that declares 100 MiB, sends a little and leaves, 5 times over: if a
+    # reservation leaked, the next 120 MiB body would no longer fit the 256 MiB budget
+    port = _port(gw.url)
+    for _ in range(5):
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: "
+                     b"application/json\r\nContent-Length: " + str(100 * MiB).encode()
+                     + b"\r\n\r\n" + b"{" * 1000)
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.transport.abort()
+    await asyncio.sleep(0.5)
+    b64 = 120 * MiB
+    size = _chat_body_parts(b64)[3]
+    async with httpx.AsyncClient(timeout=300) as c:
+        r = await c.post(f"{gw.url}/v1/chat/completions", content=_chat_body(b64),
+                         headers={"content-type": "application/json",
+                                  "content-length": str(size)})
+    assert r.status_code == 415, r.text[:200]  # parsed (fit the budget), not a video

@@ -274,3 +274,26 @@ async def test_text_starting_with_data_is_still_text(gateway: Gateway, video_pat
         assert r.status_code == 200, r.text
         backend = c.app.state.services.backend  # type: ignore[attr-defined]
         assert any(text in str(call) for call in backend.calls), "question not passed on"
+
+
+async def test_a_trickled_json_body_is_408_and_frees_its_budget(
+        gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    import service.api.body as body_module
+
+    monkeypatch.setattr(body_module, "BODY_GRACE_S", 0.3)
+    monkeypatch.setattr(body_module, "BODY_MIN_RATE", 1000)
+
+    async def trickle() -> Any:
+        yield b'{"question": "'
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            yield b"x"
+
+    async with gateway() as c:
+        r = await c.post("/v1/reason", content=trickle(),
+                         headers={"content-type": "application/json",
+                                  "content-length": str(15 + 100)})
+        assert_error(r, 408, "body_timeout")
+        assert c.app.state.body_budget.held == 0  # type: ignore[attr-defined]
