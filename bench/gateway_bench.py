@@ -99,6 +99,9 @@ def start(kind: str, data_dir: str, body_file: str = "", *, root: Path = ROOT,
     (`free_port`, the old way)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("O3_")}
     env["O3_API_KEYS"] = api_key
+    # one id secret for every gateway: a video uploaded to each gets the same
+    # (tenant-scoped) id, so one payload serves them all
+    env["O3_ID_SECRET"] = "gateway-bench"
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     port_file = Path(data_dir) / "port"
     port_file.unlink(missing_ok=True)

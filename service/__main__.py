@@ -9,6 +9,8 @@
 - Access logging is done by our middleware (with the request id), not uvicorn's.
 - With the local backend, OpenMP's passive wait policy is the default before torch
   is first imported (`service.inference.cpu_budget.prefer_passive_waits`).
+- Shutdown is bounded: on SIGTERM uvicorn waits at most O3_SHUTDOWN_GRACE_S for
+  running requests (e.g. a slow video_url fetch), then cancels them.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def main() -> int:
 
     uvicorn.run("service.__main__:app_from_env", factory=True, host=settings.host,
                 port=settings.port, workers=settings.workers, log_level=settings.log_level,
-                access_log=False)
+                access_log=False, timeout_graceful_shutdown=settings.shutdown_grace_s)
     return 0
 
 

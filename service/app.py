@@ -22,11 +22,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.routing import Match, Mount
 from starlette.types import Scope
 
+from service.api.body import BodyBudget, BodyLimitMiddleware
 from service.api.errors import install_error_handlers
 from service.api.health.router import router as health_router
 from service.api.hotpath import HotRoutes, hot_routes
@@ -46,8 +48,9 @@ from service.inference.checkpoint import CheckpointError, TrainedFrames, inspect
 from service.observability.logging import configure_logging
 from service.observability.metrics import Metrics
 from service.observability.middleware import RequestContextMiddleware
-from service.security.auth import require_authed
+from service.security.auth import key_table, require_authed
 from service.security.limits import InferenceGate
+from service.security.quotas import TenantQuotas
 from service.settings import Settings
 from service.state.cache import MemoryCache, RedisCache, ResultCache
 from service.state.jobs import JobQueue, MemoryJobQueue, RedisJobQueue
@@ -131,7 +134,7 @@ def _state(settings: Settings, metrics: Metrics) -> tuple[ResultCache, JobQueue,
 
 
 def _services(settings: Settings, metrics: Metrics, backend: Backend, random_tiny: bool,
-              cache: ResultCache, jobs: JobQueue) -> AppServices:
+              cache: ResultCache, jobs: JobQueue, quotas: TenantQuotas) -> AppServices:
     media = Media(settings)
     gate = InferenceGate(settings.max_concurrency, settings.max_queue, metrics)
     model = ModelInfo(backend.model_id, backend.revision, random_tiny,
@@ -139,7 +142,7 @@ def _services(settings: Settings, metrics: Metrics, backend: Backend, random_tin
     reason = ReasonService(settings=settings, media=media, cache=cache, backend=backend,
                            gate=gate, metrics=metrics, model=model)
     return AppServices(settings, metrics, backend, media, cache, jobs, reason,
-                       VideosService(media), JobsService(jobs, reason, metrics),
+                       VideosService(media), JobsService(jobs, reason, metrics, quotas),
                        ChatService(settings, reason, media), model)
 
 
@@ -173,9 +176,10 @@ def _lifespan(settings: Settings, metrics: Metrics, backend: Backend | None,
         owned = backend is None
         be, tiny = build_backend(settings) if backend is None else (backend, bool(random_tiny))
         cache, jobs, client = _state(settings, metrics)
-        services = _services(settings, metrics, be, tiny, cache, jobs)
+        services = _services(settings, metrics, be, tiny, cache, jobs, app.state.quotas)
         app.state.services = services
         loading = start_loading(be)
+        app.state.redis = client
         jobs.start(services.jobs_api.handle, settings.job_workers)
         try:
             yield
@@ -232,7 +236,11 @@ def create_app(settings: Settings, *, backend: Backend | None = None,
         lifespan=_lifespan(settings, metrics, backend, random_tiny),
     )
     app.state.settings = settings
-    app.state.api_keys = settings.api_key_list  # parsed once; read by every /v1 request
+    app.state.key_table = key_table(settings)  # built once; read by every /v1 request
+    app.state.quotas = TenantQuotas(settings.tenant_rpm, settings.tenant_max_concurrency,
+                                    metrics)
+    app.state.body_budget = BodyBudget(settings.max_buffered_body_bytes, metrics=metrics)
+    app.state.redis = None
     app.state.started_at = time.time()
     install_error_handlers(app)
     # every /v1 route checks the API key itself (ApiKeyRoute); /v1/reason first: routes
@@ -240,6 +248,10 @@ def create_app(settings: Settings, *, backend: Backend | None = None,
     for r in (reason_router, videos_router, jobs_router, openai_router):
         app.include_router(require_authed(r))
     app.include_router(health_router)
+    app.state.route_methods = [
+        (r.path_regex, frozenset(r.methods or ())) for router in (
+            reason_router, videos_router, jobs_router, openai_router, health_router)
+        for r in router.routes if isinstance(r, APIRoute)]
     _openapi_extras(app)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origin_list),
@@ -247,6 +259,8 @@ def create_app(settings: Settings, *, backend: Backend | None = None,
     if hot_path:  # inside the request context: ids, metrics and logs still wrap it
         app.add_middleware(HotRoutes, fastapi_app=app,
                            routes=hot_routes([reason_router], HOT_PATHS))
+    # outside the hot routes: every body, hot or not, is size-checked before it is read
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     if WEB_DIR.is_dir():
         app.router.routes.append(WebMount("/", app=StaticFiles(directory=WEB_DIR, html=True),

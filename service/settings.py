@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="port uvicorn binds")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shutdown_grace_s: int = Field(
+        20, ge=1, description="on SIGTERM, requests still running after this are cancelled")
     data_dir: Path = Field(Path("data"), description="videos, tiny checkpoint, metrics dir")
     cors_origins: str = Field("", description="comma-separated CORS origins; empty = none")
 
@@ -81,16 +83,39 @@ class Settings(BaseSettings):
     )
 
     # ---- security -----------------------------------------------------------------
-    api_keys: str = Field("", description="comma-separated bearer keys; empty = auth off")
+    api_keys: str = Field("", description="comma-separated bearer keys, each its own tenant; "
+                          "empty (and no tenant or admin keys) = auth off")
+    api_key_tenants: str = Field(
+        "", description="comma-separated key=tenant pairs: keys that share a tenant's videos, "
+        "jobs and results (also accepted as keys)")
+    admin_keys: str = Field("", description="comma-separated keys that see every tenant's data")
+    id_secret: str = Field(
+        "", description="HMAC key of video ids; empty = a random one kept in O3_DATA_DIR "
+        "(set the same value on every replica that shares a data dir or Redis)")
+    tenant_rpm: int = Field(0, ge=0, description="requests per minute per tenant; 0 = no limit")
+    tenant_max_concurrency: int = Field(
+        0, ge=0, description="inferences one tenant may run at once; 0 = no limit")
+    tenant_max_stored_bytes: int = Field(
+        0, ge=0, description="bytes of videos one tenant may keep stored; 0 = no limit")
     video_url_enabled: bool = Field(False, description="allow `video_url` fetching")
     video_url_allowlist: str = Field(
         "", description="comma-separated host names video_url may fetch from"
     )
     video_url_max_bytes: int = Field(500 * 1024 * 1024, gt=0)
-    video_url_timeout_s: float = Field(60.0, gt=0)
+    video_url_timeout_s: float = Field(60.0, gt=0, description="one read of a video_url fetch")
+    video_url_deadline_s: float = Field(
+        300.0, gt=0, description="a whole video_url fetch (connect to last byte) -> 504")
+    video_url_min_rate_bps: int = Field(
+        16384, ge=0, description="slowest average bytes/s a video_url fetch may run at after "
+        "its first 10 s -> 504; 0 = no minimum")
 
     # ---- limits -------------------------------------------------------------------
     max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="upload cap (bytes)")
+    max_chat_body_bytes: int = Field(
+        128 * 1024**2, gt=0, description="largest /v1/chat/completions body (bytes) -> 413")
+    max_buffered_body_bytes: int = Field(
+        256 * 1024**2, gt=0, description="JSON body bytes held for parsing at once, all "
+        "requests together; beyond -> 503 + Retry-After")
     max_duration_s: float = Field(3600.0, gt=0, description="longest video accepted")
     max_pixels: int = Field(
         3840 * 2160, gt=0, description="largest video frame (width*height) accepted"
@@ -131,6 +156,10 @@ class Settings(BaseSettings):
                     "O3_API_KEYS contains a placeholder key; set real keys "
                     "(or O3_ENV=dev for local experiments)"
                 )
+        for item in _csv(self.api_key_tenants):
+            key, sep, tenant = item.partition("=")
+            if not sep or not key.strip() or not tenant.strip():
+                raise ValueError("O3_API_KEY_TENANTS must be comma-separated key=tenant pairs")
         if self.sync_max_duration_s > self.max_duration_s:
             raise ValueError("O3_SYNC_MAX_DURATION_S must not exceed O3_MAX_DURATION_S")
         if self.default_min_pixels > self.default_max_pixels:
@@ -150,7 +179,19 @@ class Settings(BaseSettings):
 
     @property
     def api_key_list(self) -> tuple[str, ...]:
-        return _csv(self.api_keys)
+        """Every accepted key: O3_API_KEYS, the keys of O3_API_KEY_TENANTS, O3_ADMIN_KEYS."""
+        keys = (*_csv(self.api_keys), *self.key_tenant_map, *_csv(self.admin_keys))
+        return tuple(dict.fromkeys(keys))
+
+    @property
+    def key_tenant_map(self) -> dict[str, str]:
+        """O3_API_KEY_TENANTS as {key: tenant}."""
+        pairs = (item.partition("=") for item in _csv(self.api_key_tenants))
+        return {k.strip(): t.strip() for k, _, t in pairs}
+
+    @property
+    def admin_key_set(self) -> frozenset[str]:
+        return frozenset(_csv(self.admin_keys))
 
     @property
     def allowlist(self) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ask a grounded question about a video and show where and when the "
         "evidence is.",
     )
-    p.add_argument("video", help="a video file, or the id (sha256) of a stored video")
+    p.add_argument("video", help="a video file, or the id (64 hex) of a stored video")
     p.add_argument("question", help="the question to answer")
     _request_args(p.add_argument_group("request"))
     _output_args(p.add_argument_group("output"))

@@ -85,7 +85,7 @@ VideoKind = Literal["id", "url", "upload"]
 def classify_video(video: object) -> tuple[VideoKind, Any]:
     """Decide how a `video` argument reaches the server.
 
-    A sha256 hex string is a stored video id; an http(s) string is a `video_url`;
+    A 64-character hex string is a stored video id; an http(s) string is a `video_url`;
     an existing path, bytes or a binary file is uploaded first.
     """
     if isinstance(video, bytes | bytearray):

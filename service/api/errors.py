@@ -17,10 +17,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from service.errors import ApiError
 from service.inference.backend import BackendError
 from service.inference.images import ImageDataError
+from service.state.redis_client import StateUnavailable
 from service.video.errors import VideoError
 
 log = logging.getLogger("service.errors")
@@ -53,7 +55,11 @@ def to_api_error(exc: BaseException) -> ApiError:
         return ApiError(exc.status, exc.code, str(exc) or exc.code)
     status, code = getattr(exc, "status", None), getattr(exc, "code", None)
     if isinstance(status, int) and isinstance(code, str) and 400 <= status < 600:
-        return ApiError(status, code, str(exc) or code, param=getattr(exc, "param", None))
+        headers = getattr(exc, "headers", None)
+        return ApiError(status, code, str(exc) or code, param=getattr(exc, "param", None),
+                        headers=dict(headers) if isinstance(headers, dict) else None)
+    if isinstance(exc, ClientDisconnect):
+        return ApiError(499, "client_disconnected", "the client closed the connection")
     if isinstance(exc, TimeoutError):
         return ApiError(504, "deadline_exceeded", "the request did not finish in time")
     return ApiError(500, "internal_error", "internal server error")
@@ -74,7 +80,7 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
 
 async def _handle_any(request: Request, exc: Exception) -> JSONResponse:
     err = to_api_error(exc)
-    if err.status >= 500 and not isinstance(exc, ApiError | BackendError | TimeoutError):
+    if err.status == 500:
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
     return error_response(err)
 
@@ -84,10 +90,24 @@ async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
     return error_response(_validation_error(exc))
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette's 405 names only the
+    first matching route's: GET without DELETE on /v1/videos/{id}). `create_app` puts
+    the (path regex, methods) of every API route on `app.state.route_methods`."""
+    methods: set[str] = set()
+    path = request.url.path
+    for regex, route_methods in getattr(request.app.state, "route_methods", ()):
+        if regex.match(path):
+            methods |= set(route_methods)
+    return ", ".join(sorted(methods))
+
+
 async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     err = ApiError(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+    if exc.status_code == 405:
+        err.headers["Allow"] = allowed_methods(request) or err.headers.get("Allow", "")
     return error_response(err)
 
 
@@ -96,6 +116,7 @@ def install_error_handlers(app: FastAPI) -> None:
     outermost handler (Starlette re-raises those after answering, so servers log them)."""
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
-    for known in (ApiError, BackendError, VideoError, ImageDataError, TimeoutError):
+    for known in (ApiError, BackendError, VideoError, ImageDataError, TimeoutError,
+                  ClientDisconnect, StateUnavailable):
         app.add_exception_handler(known, _handle_any)
     app.add_exception_handler(Exception, _handle_any)

@@ -7,26 +7,39 @@ upload size (Starlette's `request.form()` would spool the whole file first).
 wherever they sit in the body, are collected into `fields` (capped in size) once the
 iterator is exhausted. File parts named in `text_files` (a subtitle file) are small
 text: they are collected like text fields, under the same cap.
+
+Every way a body can be broken is a 4xx: a content type without a boundary is 415; a
+body the parser refuses (wrong boundary, garbage, truncated) is 400
+`invalid_multipart`; a part's headers over `MAX_PART_HEADER_BYTES` are 400
+`part_headers_too_large`; text fields over `MAX_FIELDS_BYTES` 413; a second file part
+400. The whole body's size was capped before it was read (`service.api.body`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from service.errors import ApiError
 
 MAX_FIELDS_BYTES = 256 * 1024
+MAX_PART_HEADER_BYTES = 16 * 1024
 
 
 def boundary_of(content_type: str) -> bytes:
     ctype, params = parse_options_header(content_type)
-    if ctype != b"multipart/form-data" or b"boundary" not in params:
+    if ctype != b"multipart/form-data" or not params.get(b"boundary"):
         raise ApiError(415, "unsupported_media_type",
                        "send multipart/form-data with a boundary, or JSON", param="file")
     return params[b"boundary"]
+
+
+def _broken(why: str) -> ApiError:
+    return ApiError(400, "invalid_multipart", f"malformed multipart body: {why}",
+                    param="file")
 
 
 class StreamingForm:
@@ -43,22 +56,37 @@ class StreamingForm:
         self._part: tuple[str, bool] | None = None  # (name, is_file)
         self._text = bytearray()
         self._field_bytes = 0
+        self._header_bytes = 0
+        self._done = False
         self._parser = MultipartParser(boundary_of(request.headers.get("content-type", "")), {
             "on_part_begin": self._begin, "on_header_field": self._hfield,
-            "on_header_value": self._hvalue, "on_headers_finished": self._headers_done,
-            "on_part_data": self._data, "on_part_end": self._end,
+            "on_header_value": self._hvalue, "on_header_end": self._hend,
+            "on_headers_finished": self._headers_done,
+            "on_part_data": self._data, "on_part_end": self._end, "on_end": self._finished,
         })
 
     # ---- python-multipart callbacks ----------------------------------------------
     def _begin(self) -> None:
         self._headers, self._header_name, self._text = {}, b"", bytearray()
+        self._header_bytes = 0
+
+    def _count_header(self, n: int) -> None:
+        self._header_bytes += n
+        if self._header_bytes > MAX_PART_HEADER_BYTES:
+            raise ApiError(400, "part_headers_too_large",
+                           f"a multipart part's headers exceed {MAX_PART_HEADER_BYTES} bytes")
 
     def _hfield(self, data: bytes, start: int, end: int) -> None:
-        self._header_name = data[start:end].lower()
+        self._count_header(end - start)
+        self._header_name = self._header_name + data[start:end].lower()
 
     def _hvalue(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
         name = self._header_name
         self._headers[name] = self._headers.get(name, b"") + data[start:end]
+
+    def _hend(self) -> None:
+        self._header_name = b""
 
     def _headers_done(self) -> None:
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
@@ -71,7 +99,8 @@ class StreamingForm:
         self._part = (name, is_file)
 
     def _data(self, data: bytes, start: int, end: int) -> None:
-        assert self._part is not None
+        if self._part is None:
+            raise _broken("part data before the part's headers")
         if self._part[1]:
             self._pending.append(bytes(data[start:end]))
             return
@@ -86,13 +115,28 @@ class StreamingForm:
             self.fields.setdefault(self._part[0], []).append(value)
         self._part = None
 
+    def _finished(self) -> None:
+        self._done = True
+
+    def _feed(self, chunk: bytes | None) -> None:
+        """Write a chunk (None: the end) to the parser; its errors become 400s."""
+        try:
+            if chunk is None:
+                self._parser.finalize()
+            else:
+                self._parser.write(chunk)
+        except MultipartParseError as exc:
+            raise _broken(str(exc) or type(exc).__name__) from exc
+
     # ---- the stream -----------------------------------------------------------------
     async def file_chunks(self) -> AsyncIterator[bytes]:
         async for chunk in self.request.stream():
-            self._parser.write(chunk)
+            self._feed(chunk)
             while self._pending:
                 yield self._pending.pop(0)
-        self._parser.finalize()
+        self._feed(None)
+        if not self._done:
+            raise _broken("the body ended before the closing boundary")
         if not self.saw_file:
             raise ApiError(400, "missing_file", f"multipart body has no {self.file_field!r} "
                            "file part", param=self.file_field)

@@ -10,29 +10,73 @@ is 404, a wrong method 405, metrics are labelled by the route template), then th
 is checked, before any body is read. It replaces a router-level `Depends`, which cost
 a second pass of FastAPI's dependency solver on every request. `require_authed`
 refuses (at app build time) a `/v1` router with a route that would skip the check.
+
+Tenants: each key belongs to a tenant (`Principal`): O3_API_KEY_TENANTS maps keys to
+tenant names; any other key in O3_API_KEYS is a tenant of its own (named after a hash
+of the key, never the key); O3_ADMIN_KEYS see every tenant. With auth off every
+request is the one tenant `default`. The matched principal is put on the request
+(`principal(request)`) and the tenant's request-rate quota is charged, before the
+body is read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import inspect
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
 from service.errors import ApiError
+from service.settings import Settings
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+DEFAULT_TENANT = "default"
+ADMIN_TENANT = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts for: its tenant, and whether it may see every tenant."""
+
+    tenant: str
+    admin: bool = False
+
+
+ANONYMOUS = Principal(DEFAULT_TENANT)
+KeyTable = tuple[tuple[bytes, Principal], ...]
+
+
+def key_table(settings: Settings) -> KeyTable:
+    """Every accepted key with its principal (built once per app)."""
+    mapped, admins = settings.key_tenant_map, settings.admin_key_set
+    rows: list[tuple[bytes, Principal]] = []
+    for key in settings.api_key_list:
+        if key in admins:
+            who = Principal(ADMIN_TENANT, admin=True)
+        else:
+            who = Principal(mapped.get(key) or
+                            "key-" + hashlib.sha256(key.encode()).hexdigest()[:16])
+        rows.append((key.encode(), who))
+    return tuple(rows)
+
+
+def match_key(presented: str, table: KeyTable) -> Principal | None:
+    """The principal of `presented`; every key is compared (constant time overall)."""
+    given = presented.encode()
+    found: Principal | None = None
+    for key, who in table:
+        if hmac.compare_digest(given, key):
+            found = who
+    return found
 
 
 def key_matches(presented: str, keys: tuple[str, ...]) -> bool:
-    given = presented.encode()
-    found = False
-    for key in keys:
-        found |= hmac.compare_digest(given, key.encode())
-    return found
+    return match_key(presented, tuple((k.encode(), ANONYMOUS) for k in keys)) is not None
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -42,27 +86,46 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def check_api_key(keys: tuple[str, ...], authorization: str | None) -> None:
-    """Raise 401 unless auth is off or the bearer token is one of `keys`."""
-    if not keys:
-        return
+def authenticate(table: KeyTable, authorization: str | None) -> Principal:
+    """The principal of the bearer token; 401 unless auth is off or the key is known."""
+    if not table:
+        return ANONYMOUS
     token = bearer_token(authorization)
     if token is None:
         raise ApiError(401, "missing_api_key", "send 'Authorization: Bearer <key>'",
                        headers={"WWW-Authenticate": "Bearer"})
-    if not key_matches(token, keys):
+    who = match_key(token, table)
+    if who is None:
         raise ApiError(401, "invalid_api_key", "the API key is not valid",
                        headers={"WWW-Authenticate": "Bearer"})
+    return who
 
 
-def check_request(request: Request) -> None:
-    """The app's configured keys against the request's header. `create_app` puts the
-    parsed keys on `app.state.api_keys` once (else they are read from settings)."""
+def check_api_key(keys: tuple[str, ...], authorization: str | None) -> None:
+    """Raise 401 unless auth is off or the bearer token is one of `keys`."""
+    authenticate(tuple((k.encode(), ANONYMOUS) for k in keys), authorization)
+
+
+def check_request(request: Request) -> Principal:
+    """The app's key table against the request's header; the principal is stored on
+    the request and its tenant's request quota charged. `create_app` builds the table
+    once (`app.state.key_table`); else it is built from settings."""
     state = request.app.state
-    keys: tuple[str, ...] | None = getattr(state, "api_keys", None)
-    if keys is None:
-        keys = state.settings.api_key_list
-    check_api_key(keys, request.headers.get("authorization"))
+    table: KeyTable | None = getattr(state, "key_table", None)
+    if table is None:
+        table = key_table(state.settings)
+    who = authenticate(table, request.headers.get("authorization"))
+    request.scope.setdefault("state", {})["principal"] = who
+    quotas = getattr(state, "quotas", None)
+    if quotas is not None and not who.admin:
+        quotas.charge_request(who.tenant)
+    return who
+
+
+def principal(request: Request) -> Principal:
+    """The request's principal (set by `ApiKeyRoute`); the default tenant if unset."""
+    who: Principal = request.scope.get("state", {}).get("principal", ANONYMOUS)
+    return who
 
 
 class ApiKeyRoute(APIRoute):

@@ -9,6 +9,18 @@ Invariants (SSRF defence):
   name), so a DNS answer that changes between check and connect cannot redirect us.
 - Redirects are not followed (a redirect is refused with 400).
 - The body is streamed into the video store with the size cap enforced while streaming.
+
+Bounded in time (a slow or endless upstream cannot hold a request, a worker or
+shutdown): the whole fetch has a deadline (O3_VIDEO_URL_DEADLINE_S: connect, headers
+and every chunk wait at most the time left), each read at most O3_VIDEO_URL_TIMEOUT_S,
+and after `RATE_GRACE_S` the average rate must stay above O3_VIDEO_URL_MIN_RATE_BPS.
+The fetch runs inside the request (`guarded` in the router), so a client that
+disconnects cancels it and its connection is closed.
+
+Upstream failures are 502/504 in the one error shape: refused or unreachable 502
+`video_url_unreachable`, any other transport or protocol error 502
+`video_url_fetch_failed`, a non-200 answer 502 `video_url_bad_status`, the deadline,
+a read timeout or too slow a rate 504 `video_url_timeout`.
 """
 
 from __future__ import annotations
@@ -17,12 +29,15 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from service.errors import ApiError
 from service.settings import Settings
+
+RATE_GRACE_S = 10.0  # the minimum-rate rule applies from this many seconds in
 
 
 def _refuse(code: str, message: str) -> ApiError:
@@ -84,27 +99,89 @@ def pinned_url(url: str, addr: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
+def _upstream(status: int, code: str, message: str) -> ApiError:
+    return ApiError(status, code, message, param="video_url")
+
+
+def _transport_error(exc: httpx.HTTPError) -> ApiError:
+    if isinstance(exc, httpx.TimeoutException):
+        return _upstream(504, "video_url_timeout", "fetching video_url timed out "
+                         "(O3_VIDEO_URL_TIMEOUT_S)")
+    if isinstance(exc, httpx.ConnectError):
+        return _upstream(502, "video_url_unreachable", "cannot connect to the video_url host")
+    return _upstream(502, "video_url_fetch_failed",
+                     f"fetching video_url failed: {type(exc).__name__}")
+
+
+class _Clock:
+    """The fetch's deadline and minimum average rate."""
+
+    def __init__(self, settings: Settings) -> None:
+        loop = asyncio.get_running_loop()
+        self.now = loop.time
+        self.start = self.now()
+        self.deadline = self.start + settings.video_url_deadline_s
+        self.min_rate = settings.video_url_min_rate_bps
+        self.total = 0
+
+    def left(self) -> float:
+        left = self.deadline - self.now()
+        if left <= 0:
+            raise _upstream(504, "video_url_timeout", "fetching video_url took longer than "
+                            "O3_VIDEO_URL_DEADLINE_S")
+        return left
+
+    def count(self, n: int) -> None:
+        self.total += n
+        elapsed = self.now() - self.start
+        if self.min_rate and elapsed > RATE_GRACE_S and self.total < self.min_rate * elapsed:
+            raise _upstream(504, "video_url_timeout", f"video_url sends slower than "
+                            f"{self.min_rate} bytes/s (O3_VIDEO_URL_MIN_RATE_BPS)")
+
+
+async def _within(clock: _Clock, step: Any) -> Any:
+    try:
+        return await asyncio.wait_for(step, clock.left())
+    except TimeoutError as exc:
+        raise _upstream(504, "video_url_timeout", "fetching video_url took longer than "
+                        "O3_VIDEO_URL_DEADLINE_S") from exc
+
+
 async def stream_video_url(url: str, settings: Settings) -> AsyncIterator[bytes]:
-    """Yield the body of `url` in chunks, after every check; cap at video_url_max_bytes."""
+    """Yield the body of `url` in chunks, after every check; capped in bytes and time."""
     scheme, host, port = check_url(url, settings)
-    addr = await resolve_public(host, port)
+    clock = _Clock(settings)
+    addr = await _within(clock, resolve_public(host, port))
     headers = {"Host": host if port in (80, 443) else f"{host}:{port}"}
     ext = {"sni_hostname": host} if scheme == "https" else {}
     timeout = httpx.Timeout(settings.video_url_timeout_s, connect=10.0)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as c:
         req = c.build_request("GET", pinned_url(url, addr), headers=headers, extensions=ext)
-        resp = await c.send(req, stream=True)
+        try:
+            resp = await _within(clock, c.send(req, stream=True))
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc) from exc
         try:
             if resp.status_code != 200:
-                raise _refuse("video_url_fetch_failed",
-                              f"fetching video_url answered HTTP {resp.status_code}")
-            total = 0
-            async for chunk in resp.aiter_bytes():
-                total += len(chunk)
-                if total > settings.video_url_max_bytes:
-                    raise ApiError(413, "video_url_too_large",
-                                   f"video_url body exceeds {settings.video_url_max_bytes} bytes "
-                                   "(O3_VIDEO_URL_MAX_BYTES)", param="video_url")
+                raise _upstream(502, "video_url_bad_status",
+                                f"fetching video_url answered HTTP {resp.status_code}")
+            async for chunk in _chunks(resp, clock, settings.video_url_max_bytes):
                 yield chunk
         finally:
             await resp.aclose()
+
+
+async def _chunks(resp: httpx.Response, clock: _Clock, cap: int) -> AsyncIterator[bytes]:
+    body = resp.aiter_bytes()
+    while True:
+        try:
+            chunk = await _within(clock, anext(body))
+        except StopAsyncIteration:
+            return
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc) from exc
+        clock.count(len(chunk))
+        if clock.total > cap:
+            raise ApiError(413, "video_url_too_large", f"video_url body exceeds {cap} bytes "
+                           "(O3_VIDEO_URL_MAX_BYTES)", param="video_url")
+        yield chunk

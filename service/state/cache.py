@@ -8,6 +8,9 @@ Two implementations of one small interface (`get`, `set`, `close`):
 - `MemoryCache`: in-process, bounded LRU with TTL (the default without Redis).
 - `RedisCache`: `SET key value EX ttl`. A Redis failure never fails a request: the
   lookup returns None (answered without the cache) and `o3_cache_errors_total` counts it.
+  After a failure the cache is skipped for `BREAK_S` (`op="skip"` in the metric): a
+  Redis that hangs instead of refusing (a network partition: every call waits for the
+  socket timeout) costs one request that timeout per `BREAK_S`, not every request.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from service.state.redis_client import Redis
 
 log = logging.getLogger("service.cache")
 KEY_PREFIX = "o3:result:"
+BREAK_S = 2.0  # after a Redis failure, the cache is not asked for this long
 
 
 def cache_key(parts: dict[str, Any]) -> str:
@@ -68,12 +72,23 @@ class MemoryCache:
 
 
 class RedisCache:
-    def __init__(self, client: Redis, ttl_s: int, metrics: Metrics) -> None:
+    def __init__(self, client: Redis, ttl_s: int, metrics: Metrics,
+                 break_s: float = BREAK_S) -> None:
         self._client = client
         self._ttl = ttl_s
         self._metrics = metrics
+        self._break_s = break_s
+        self._skip_until = 0.0
+
+    def _broken(self) -> bool:
+        if self._skip_until and time.monotonic() < self._skip_until:
+            self._metrics.cache_errors.labels("skip").inc()
+            return True
+        return False
 
     async def get(self, key: str) -> bytes | None:
+        if self._broken():
+            return None
         try:
             value: bytes | None = await self._client.get(key)
             return value
@@ -82,7 +97,7 @@ class RedisCache:
             return None
 
     async def set(self, key: str, value: bytes) -> None:
-        if self._ttl <= 0:
+        if self._ttl <= 0 or self._broken():
             return
         try:
             await self._client.set(key, value, ex=self._ttl)
@@ -93,5 +108,6 @@ class RedisCache:
         return None  # the client is owned (and closed) by the app's lifespan
 
     def _failed(self, op: str, exc: BaseException) -> None:
+        self._skip_until = time.monotonic() + self._break_s
         self._metrics.cache_errors.labels(op).inc()
         log.warning("result cache %s failed (answering without the cache): %s", op, exc)

@@ -45,7 +45,7 @@ from typing import Any, Literal, Protocol
 
 from redis.exceptions import RedisError, ResponseError
 
-from service.state.redis_client import Redis
+from service.state.redis_client import Redis, StateUnavailable, unavailable_on_error
 
 log = logging.getLogger("service.jobs")
 
@@ -271,25 +271,28 @@ class RedisJobQueue(_WorkerBase):
 
     async def submit(self, request: dict[str, Any]) -> JobRecord:
         rec = new_job(request)
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.hset(self._key(rec.id), mapping=rec.to_fields())
-            pipe.expire(self._key(rec.id), self._ttl)
-            pipe.xadd(self.STREAM, {"job_id": rec.id})
-            await pipe.execute()
+        with unavailable_on_error("job not queued"):
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.hset(self._key(rec.id), mapping=rec.to_fields())
+                pipe.expire(self._key(rec.id), self._ttl)
+                pipe.xadd(self.STREAM, {"job_id": rec.id})
+                await pipe.execute()
         return rec
 
     async def get(self, job_id: str) -> JobRecord | None:
         if not job_id.startswith("job_") or len(job_id) > 64:
             return None
-        fields = await self._r.hgetall(self._key(job_id))
+        with unavailable_on_error("job not read"):
+            fields = await self._r.hgetall(self._key(job_id))
         return JobRecord.from_fields(fields) if fields else None
 
     async def cancel(self, job_id: str) -> JobRecord | None:
         if await self.get(job_id) is None:
             return None
         final = [json.dumps(status) for status in sorted(FINAL)]
-        await self._r.eval(_CANCEL_UNLESS_FINAL, 1, self._key(job_id),  # type: ignore[no-untyped-call]
-                           json.dumps("cancelled"), json.dumps(time.time()), *final)
+        with unavailable_on_error("job not cancelled"):
+            await self._r.eval(_CANCEL_UNLESS_FINAL, 1, self._key(job_id),  # type: ignore[no-untyped-call]
+                               json.dumps("cancelled"), json.dumps(time.time()), *final)
         self._cancel_local(job_id)
         return await self.get(job_id)
 
@@ -323,7 +326,7 @@ class RedisJobQueue(_WorkerBase):
                 await self._ensure_group()
                 while not self._closing:
                     await self._step()
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, StateUnavailable) as exc:  # get() raises the last
                 if self._closing:
                     return
                 log.warning("job worker: redis error, retrying in 1 s: %s", exc)

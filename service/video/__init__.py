@@ -9,7 +9,7 @@ Modules (import them directly; this file imports nothing, so that importing
 - policy:   `FramePolicy`, `choose_times`, `fit_size` (pure, SPEC section 1)
 - decode:   `decode_at` (seek only when it saves work) and the decode-all reference
 - sampler:  `sample_video` -> `SampledVideo(frameset, info, stats)`
-- store:    `VideoStore`, content addressed by sha256, size cap while streaming
+- store:    `VideoStore`, ids = keyed HMAC of tenant + sha256, size cap while streaming
 - synth:    generated videos with known truth, and bad files, for tests and benches
 - frameset: `FrameSet` (frames + `FrameSetMeta`), free of PyAV
 """

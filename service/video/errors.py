@@ -11,6 +11,8 @@ name the limit and the setting that raises it.
     ├── InvalidVideoId       400 invalid_video_id
     ├── VideoNotFound        404 video_not_found
     ├── VideoTooLarge        413 video_too_large        (bytes)
+    ├── StorageQuotaExceeded 429 tenant_storage_quota   (the tenant's stored bytes)
+    ├── StorageFull          507 storage_full           (the server's disk: ENOSPC, EDQUOT)
     ├── NotAVideo            415 not_a_video            (random bytes, still image, audio only)
     ├── VideoTooLong         422 video_too_long         (duration)
     ├── DimensionsTooLarge   422 dimensions_too_large   (pixels, aspect ratio)
@@ -59,6 +61,16 @@ class VideoNotFound(VideoError):
 class VideoTooLarge(VideoError):
     status = 413
     code = "video_too_large"
+
+
+class StorageQuotaExceeded(VideoError):
+    status = 429
+    code = "tenant_storage_quota"
+
+
+class StorageFull(VideoError):
+    status = 507
+    code = "storage_full"
 
 
 class NotAVideo(VideoError):

@@ -1,4 +1,9 @@
-"""`/health` (process alive), `/ready` (backend reachable, model served), `/metrics`.
+"""`/health` (process alive), `/ready` (backend reachable, model served, and Redis
+answering when one is configured), `/metrics`.
+
+`/ready` is 503 `redis_unavailable` while O3_REDIS_URL is set and Redis does not
+answer a PING within `REDIS_PING_S`; it is ready again as soon as Redis is back (the
+client reconnects by itself; nothing is restarted).
 
 `/ready` while a backend loads its model (one with `loading_s()`, the local backend)
 answers at once: 503 `{"status": "loading", "since_s": ...}` plus the usual `error`
@@ -21,6 +26,7 @@ from service.errors import ApiError
 
 router = APIRouter(tags=["health"])
 READY_TIMEOUT_S = 5.0
+REDIS_PING_S = 1.0
 
 
 class Health(BaseModel):
@@ -41,6 +47,7 @@ async def health() -> Health:
 @router.get("/ready", response_model=Ready, responses={503: ERRORS[503]},
             summary="Readiness: the backend is reachable and serves the model")
 async def ready(request: Request) -> Any:
+    await _check_redis(request)
     backend = request.app.state.services.backend
     loading = loading_seconds(backend)
     if loading is not None:
@@ -69,6 +76,18 @@ def loading_response(seconds: float) -> JSONResponse:
     body = {"status": "loading", "since_s": since,
             **error_body(503, "model_loading", f"the model has been loading for {since} s")}
     return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+
+
+async def _check_redis(request: Request) -> None:
+    client = getattr(request.app.state, "redis", None)
+    if client is None:
+        return
+    try:
+        await asyncio.wait_for(client.ping(), REDIS_PING_S)
+    except Exception as exc:
+        raise ApiError(503, "redis_unavailable",
+                       f"Redis (O3_REDIS_URL) does not answer: {type(exc).__name__}",
+                       headers={"Retry-After": "1"}) from exc
 
 
 @router.get("/metrics", summary="Prometheus metrics (text exposition format)",

@@ -52,7 +52,7 @@ ContentPart = Annotated[TextPart | ImageUrlPart | VideoUrlPart, Field(discrimina
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")  # accepted, not kept (memory: see api/body)
 
     role: Literal["system", "user", "assistant", "developer", "tool"]
     content: str | list[ContentPart] | None = None
@@ -63,7 +63,7 @@ class StreamOptions(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{
         "model": "open-o3-video",
         "messages": [{"role": "user", "content": [
             {"type": "video_url", "video_url": {"url": "video://9f86d0818..."}},

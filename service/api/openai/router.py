@@ -17,16 +17,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
+from service.api.body import buffered_body, parsing
 from service.api.deps import request_id
 from service.api.guard import guarded
+from service.api.openai.blobs import lift_data_urls
 from service.api.openai.protocol import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 from service.api.openai.service import ChatService
 from service.api.openapi import ERRORS
 from service.errors import ApiError
-from service.security.auth import ApiKeyRoute
+from service.security.auth import ApiKeyRoute, Principal, principal
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=ApiKeyRoute)
-MAX_BODY = 128 * 1024 * 1024
+JSON_MAX = 2 * 1024 * 1024  # a chat request's JSON once its big data: URLs are lifted
 CHAT_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}}}}
 
@@ -41,20 +43,9 @@ async def models(request: Request) -> ModelList:
                                      random_tiny_model=m.random_tiny, revision=m.revision)])
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes; "
-                           "upload the video to /v1/videos and send video://<id>")
-    return bytes(body)
-
-
-async def _parse(request: Request) -> ChatCompletionRequest:
-    raw = await read_limited(request, MAX_BODY)
+def _validate(doc: bytes | bytearray) -> ChatCompletionRequest:
     try:
-        return ChatCompletionRequest.model_validate_json(raw)
+        return ChatCompletionRequest.model_validate_json(doc, strict=True)  # n: "2" -> 400
     except ValidationError as exc:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         param = ".".join(str(p) for p in first["loc"]) or None
@@ -62,15 +53,39 @@ async def _parse(request: Request) -> ChatCompletionRequest:
         raise ApiError(400, "invalid_request", msg, param=param) from exc
 
 
+async def _parse(request: Request, svc: ChatService, who: Principal) -> ChatCompletionRequest:
+    """The validated request. The body (size-capped before it was read, and reserved in
+    the body budget while held) is one buffer: big `data:` URLs are not copied into the
+    parsed model but streamed from the buffer (a video into the store), and the buffer
+    is released before the inference starts (`service.api.openai.blobs`). What is left
+    to parse is at most `JSON_MAX` bytes, and its parse is reserved in the budget too."""
+    budget = request.app.state.body_budget
+    async with buffered_body(request, budget) as raw:
+        doc, blobs = lift_data_urls(raw)
+        try:
+            if len(doc) > JSON_MAX:
+                raise ApiError(413, "body_too_large", f"the request's JSON, data: URLs "
+                               f"aside, exceeds {JSON_MAX} bytes")
+            with parsing(budget, len(doc)):
+                req = _validate(doc)
+            del doc
+            await svc.inline_blobs(req, blobs, who)
+        finally:
+            blobs.release()
+    return req
+
+
 @router.post("/chat/completions", response_model=ChatCompletion, responses=ERRORS,
              openapi_extra=CHAT_BODY, summary="OpenAI-compatible chat completion over a video",
              description="`n` traces are sampled and voted over; one choice (the verdict) is "
              "returned. Content = the answer only; `reasoning_content` and `grounding` extra.")
 async def chat(request: Request) -> Any:
-    req = await _parse(request)
     svc: ChatService = request.app.state.services.chat
+    who = principal(request)
+    req = await _parse(request, svc, who)
     timeout = svc.settings.request_timeout_s
-    result = await guarded(request, svc.complete(req, request_id(request)), timeout)
+    async with request.app.state.quotas.inference(who.tenant, exempt=who.admin):
+        result = await guarded(request, svc.complete(req, request_id(request), who), timeout)
     if not req.stream:
         return result
     include_usage = req.stream_options is None or req.stream_options.include_usage

@@ -29,8 +29,10 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from PIL import Image
+from pydantic import ValidationError
 
 from service.api.media import Media
+from service.api.openai.blobs import Blobs
 from service.api.openai.protocol import (
     AssistantMessage,
     ChatCompletion,
@@ -54,11 +56,13 @@ from service.api.videos.service import VideosService
 from service.errors import ApiError
 from service.grounding.types import FrameSetMeta, TaskType
 from service.inference.images import ImageDataError, from_data_url
+from service.security.auth import ANONYMOUS, Principal
 from service.settings import Settings
 from service.video.frameset import FrameSet
 from service.video.policy import fit_size
 
 VIDEO_REF = "video://"
+TEXT_MAX = 16000  # TextPart's limit
 CHUNK = 1 << 20
 
 
@@ -119,17 +123,32 @@ def frame_times(n: int, given: Sequence[float] | None, duration: float | None) -
     return [round(i * step, 3) for i in range(n)]
 
 
-async def _decoded_chunks(data_url: str) -> AsyncIterator[bytes]:
-    head, sep, body = data_url.partition(",")
-    if not sep or ";base64" not in head or not head[5:].startswith("video/"):
+async def _decoded_chunks(data_url: str | bytes | memoryview) -> AsyncIterator[bytes]:
+    """The decoded bytes of a `data:video/...;base64,` URL, a slice at a time (the URL
+    may be a view into the request's body buffer: nothing is copied whole)."""
+    view = memoryview(data_url.encode() if isinstance(data_url, str) else data_url)
+    comma = bytes(view[:256]).find(b",")
+    head = bytes(view[:comma]) if comma > 0 else b""
+    if comma < 0 or b";base64" not in head or not head[5:].startswith(b"video/"):
         raise _bad("video_url must be data:video/...;base64,... or video://<video_id>",
                    "unsupported_video_url")
+    body = view[comma + 1:]
     step = CHUNK // 3 * 4  # a multiple of 4 base64 characters: every slice decodes alone
     for i in range(0, len(body), step):
         try:
             yield base64.b64decode(body[i:i + step], validate=True)
         except (binascii.Error, ValueError) as exc:
             raise _bad(f"invalid base64 in video data URL: {exc}") from exc
+
+
+def _text_back(text: str, blobs: Blobs) -> str:
+    """A text lifted as a data: URL, as text again (400 when longer than a text part)."""
+    view = blobs.lookup(text)
+    if view is None:
+        return text
+    if len(view) > TEXT_MAX:
+        raise _bad(f"a text part is over {TEXT_MAX} characters")
+    return bytes(view).decode("utf-8", "replace")
 
 
 class ChatService:
@@ -143,44 +162,80 @@ class ChatService:
                        top_p=req.top_p or 1.0, top_k=-1 if req.top_k is None else req.top_k,
                        max_tokens=req.max_completion_tokens or req.max_tokens,
                        repetition_penalty=req.repetition_penalty or 1.0, seed=req.seed)
-        return ReasonFields(question=question, options=req.options, task=req.task, n=req.n,
-                            voting=req.voting, weight_mode=req.weight_mode,
-                            sampling=s, frames=FramesIn(),
-                            return_traces=True, protocol=req.protocol,
-                            system=system_text(req), instruction=req.instruction,
-                            preamble=req.preamble, subtitles=req.subtitles,
-                            video_subtitles=req.video_subtitles)
+        try:
+            return ReasonFields(question=question, options=req.options, task=req.task,
+                                n=req.n, voting=req.voting, weight_mode=req.weight_mode,
+                                sampling=s, frames=FramesIn(),
+                                return_traces=True, protocol=req.protocol,
+                                system=system_text(req), instruction=req.instruction,
+                                preamble=req.preamble, subtitles=req.subtitles,
+                                video_subtitles=req.video_subtitles)
+        except ValidationError as exc:  # e.g. the joined text parts are over 8,000 chars
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "messages"
+            param = "messages" if where == "question" else where
+            raise _bad(f"{where}: {first['msg']}", param=param) from exc
 
-    async def complete(self, req: ChatCompletionRequest, request_id: str) -> ChatCompletion:
+    async def inline_blobs(self, req: ChatCompletionRequest, blobs: Blobs,
+                           who: Principal = ANONYMOUS) -> None:
+        """Replace the placeholders of lifted `data:` URLs (`blobs`): the one video is
+        stored for `who` (streamed from the body buffer) and becomes `video://<id>`;
+        images become their URL text again. A request whose shape is wrong (two
+        videos, video and images) is left for `complete` to refuse."""
+        if not blobs.views:
+            return
+        if req.options is not None:  # text that happened to start with "data:": text again
+            req.options = [_text_back(o, blobs) for o in req.options]
+        for m in req.messages:
+            if isinstance(m.content, str):
+                m.content = _text_back(m.content, blobs)
+            for p in m.content if isinstance(m.content, list) else []:
+                if isinstance(p, TextPart):
+                    p.text = _text_back(p.text, blobs)
+        parts = [p for m in req.messages if m.role == "user" and isinstance(m.content, list)
+                 for p in m.content]
+        n_videos = sum(isinstance(p, VideoUrlPart) for p in parts)
+        n_images = sum(isinstance(p, ImageUrlPart) for p in parts)
+        for part in parts:
+            if isinstance(part, ImageUrlPart) and (view := blobs.lookup(part.image_url.url)):
+                part.image_url.url = bytes(view).decode("ascii", "replace")
+            elif (isinstance(part, VideoUrlPart) and n_videos == 1 and not n_images
+                  and (view := blobs.lookup(part.video_url.url)) is not None):
+                video, _ = await self.videos.upload(_decoded_chunks(view), who)
+                part.video_url.url = VIDEO_REF + video.id
+
+    async def complete(self, req: ChatCompletionRequest, request_id: str,
+                       who: Principal = ANONYMOUS) -> ChatCompletion:
         question, images, videos = split_messages(req)
         fields = self.fields(req, question)
         if len(videos) > 1 or (videos and images):
             raise _bad("send one video_url part, or image_url frames, not both")
         if videos:
-            resp = await self._video(videos[0], fields, request_id)
+            resp = await self._video(videos[0], fields, request_id, who)
         elif images:
-            resp = await self._frames(images, req, fields, request_id)
+            resp = await self._frames(images, req, fields, request_id, who)
         else:
             raise _bad("the user message needs a video_url part or image_url frames")
         return to_completion(resp)
 
-    async def _video(self, url: str, fields: ReasonFields, rid: str) -> ReasonResponse:
+    async def _video(self, url: str, fields: ReasonFields, rid: str,
+                     who: Principal) -> ReasonResponse:
         if url.startswith(VIDEO_REF):
             video_id = url[len(VIDEO_REF):]
-            self.reason.media.path(video_id)
+            self.reason.media.owned_path(who, video_id)
         elif url.startswith("data:"):
-            video_id = (await self.videos.upload(_decoded_chunks(url)))[0].id
+            video_id = (await self.videos.upload(_decoded_chunks(url), who))[0].id
         else:
             raise _bad("video_url must be data:video/...;base64,... or video://<video_id>",
                        "unsupported_video_url")
         return await self.reason.answer(fields, video_id, rid)
 
     async def _frames(self, urls: list[str], req: ChatCompletionRequest, fields: ReasonFields,
-                      rid: str) -> ReasonResponse:
+                      rid: str, who: Principal) -> ReasonResponse:
         if len(urls) == 1 and req.frame_times is None and req.duration is None:
-            return await self.reason.answer_image(fields, urls[0], rid)  # a still image
+            return await self.reason.answer_image(fields, urls[0], rid, who)  # a still image
         times = frame_times(len(urls), req.frame_times, req.duration)
-        source = frames_source_id(urls, times)
+        source = frames_source_id(urls, times, who.tenant)
         hit = await self.reason.cached(fields, source, rid)
         if hit is not None:
             return hit
@@ -208,11 +263,11 @@ class ChatService:
                                 timings=verdict.timings.as_dict(), with_traces=True)
 
 
-def frames_source_id(urls: list[str], times: list[float]) -> str:
-    """The cache's "video id" of a list of image frames: a sha256 over each frame's
-    sha256 (of its data URL, i.e. its bytes as sent) and the frame times. Looking it up
-    decodes nothing."""
-    digest = hashlib.sha256()
+def frames_source_id(urls: list[str], times: list[float], tenant: str = "") -> str:
+    """The cache's "video id" of a list of image frames: a sha256 over the tenant, each
+    frame's sha256 (of its data URL, i.e. its bytes as sent) and the frame times.
+    Looking it up decodes nothing; tenants never share an entry."""
+    digest = hashlib.sha256(tenant.encode() + b"\0")
     for url in urls:
         digest.update(hashlib.sha256(url.encode()).digest())
     digest.update(json.dumps(times).encode())

@@ -34,9 +34,10 @@ def policy_key(policy: FramePolicy) -> dict[str, Any]:
     return fields
 
 
-def image_source_id(data_url: str) -> str:
-    """The cache's "video id" of a still image: the sha256 of its data URL."""
-    return "image:" + hashlib.sha256(data_url.encode()).hexdigest()
+def image_source_id(data_url: str, tenant: str = "") -> str:
+    """The cache's "video id" of a still image: a sha256 over the tenant and its data
+    URL (tenants never share an entry)."""
+    return "image:" + hashlib.sha256(tenant.encode() + b"\0" + data_url.encode()).hexdigest()
 
 
 def trained_policy(t: TrainedFrames) -> FramePolicy:

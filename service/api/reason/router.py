@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
+from service.api.body import buffered_body, parsing
 from service.api.deps import request_id
 from service.api.guard import guarded
 from service.api.multipart import StreamingForm
@@ -16,11 +17,10 @@ from service.api.openapi import ERRORS
 from service.api.reason.protocol import JobAccepted, ReasonFields, ReasonRequest, ReasonResponse
 from service.api.reason.service import ReasonService
 from service.errors import ApiError
-from service.security.auth import ApiKeyRoute
+from service.security.auth import ApiKeyRoute, principal
 from service.security.urlfetch import stream_video_url
 
 router = APIRouter(prefix="/v1", tags=["reason"], route_class=ApiKeyRoute)
-MAX_JSON_BYTES = 1024 * 1024
 JSON_FIELDS = ("sampling", "frames")
 
 REASON_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
@@ -62,23 +62,25 @@ def form_to_fields(form: dict[str, list[str]]) -> ReasonFields:
 
 
 async def _json_request(request: Request, svc: ReasonService) -> tuple[ReasonRequest, str | None]:
-    """The validated JSON body and its cache key when known (`ReasonService.parse_json`)."""
-    body = await request.body()
-    if len(body) > MAX_JSON_BYTES:
-        raise ApiError(413, "body_too_large", "JSON body exceeds 1 MiB; upload the video first")
-    try:
-        return svc.parse_json(body)
-    except ValidationError as exc:
-        raise _invalid(exc) from exc
+    """The validated JSON body and its cache key when known (`ReasonService.parse_json`).
+    The body's size was capped (1 MiB) before it was read (`service.api.body`)."""
+    budget = request.app.state.body_budget
+    async with buffered_body(request, budget) as body:
+        try:
+            with parsing(budget, len(body)):
+                return svc.parse_json(body)
+        except ValidationError as exc:
+            raise _invalid(exc) from exc
 
 
 async def _source(request: Request) -> tuple[ReasonFields, str, str | None]:
     """The request's fields, the id of its (stored) video, and its cache key if known."""
     svc = request.app.state.services
+    who = principal(request)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/"):
         form = StreamingForm(request, text_files=("subtitles",))
-        video, _ = await svc.videos.upload(form.file_chunks())
+        video, _ = await svc.videos.upload(form.file_chunks(), who)
         return form_to_fields(form.fields), video.id, None
     if not ctype.startswith("application/json"):
         raise ApiError(415, "unsupported_media_type", "send application/json or multipart")
@@ -86,10 +88,12 @@ async def _source(request: Request) -> tuple[ReasonFields, str, str | None]:
     if req.image is not None:  # a still image: no video at all
         return req, "", None
     if req.video_url is not None:
-        video, _ = await svc.videos.upload(stream_video_url(req.video_url, svc.settings))
+        fetch = stream_video_url(req.video_url, svc.settings)
+        video, _ = await guarded(request, svc.videos.upload(fetch, who),
+                                 svc.settings.video_url_deadline_s + 5.0)
         return req, video.id, None
     assert req.video_id is not None
-    svc.media.path(req.video_id)  # 404 before anything else
+    svc.media.owned_path(who, req.video_id)  # 404 (absent or another tenant's) first
     return req, req.video_id, key
 
 
@@ -104,8 +108,10 @@ async def reason(request: Request) -> Any:
     svc: ReasonService = request.app.state.services.reason
     fields, video_id, key = await _source(request)
     if isinstance(fields, ReasonRequest) and fields.image is not None:
-        resp = await guarded(request, svc.answer_image(fields, fields.image, rid),
-                             svc.settings.request_timeout_s)
+        who = principal(request)
+        async with request.app.state.quotas.inference(who.tenant, exempt=who.admin):
+            resp = await guarded(request, svc.answer_image(fields, fields.image, rid, who),
+                                 svc.settings.request_timeout_s)
         return JSONResponse(resp.model_dump(mode="json"))
     if fields.async_:  # asked for a job: a job it gets, even when the answer is cached
         return await _enqueue(request, fields, video_id, rid)
@@ -114,8 +120,10 @@ async def reason(request: Request) -> Any:
         return Response(hit, media_type="application/json")
     if await svc.must_defer(fields, video_id):
         return await _enqueue(request, fields, video_id, rid)
-    resp = await guarded(request, svc.run(fields, video_id, rid),
-                         svc.settings.request_timeout_s)
+    who = principal(request)
+    async with request.app.state.quotas.inference(who.tenant, exempt=who.admin):
+        resp = await guarded(request, svc.run(fields, video_id, rid),
+                             svc.settings.request_timeout_s)
     return JSONResponse(resp.model_dump(mode="json"))
 
 
@@ -124,7 +132,8 @@ async def _enqueue(request: Request, fields: ReasonFields, video_id: str, rid: s
     jobs = request.app.state.services.jobs
     payload = {"fields": fields.model_dump(mode="json", by_alias=True,
                                            include=set(ReasonFields.model_fields)),
-               "video_id": video_id, "request_id": rid}
+               "video_id": video_id, "request_id": rid, "tenant": principal(request).tenant,
+               "admin": principal(request).admin}
     rec = await jobs.submit(payload)
     body = JobAccepted(job_id=rec.id).model_dump()
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/jobs/{rec.id}"})

@@ -56,6 +56,7 @@ from service.inference.checkpoint import TrainedFrames
 from service.inference.pipeline import Pipeline
 from service.inference.types import PipelineOptions, Verdict, WeightMode
 from service.observability.metrics import Metrics
+from service.security.auth import ANONYMOUS, Principal
 from service.security.limits import InferenceGate
 from service.settings import Settings
 from service.state.cache import ResultCache, cache_key
@@ -157,14 +158,16 @@ class ReasonService:
         }
         return cache_key(parts | prompt_key(f))
 
-    def parse_json(self, body: bytes) -> Parsed:
+    def parse_json(self, body: bytes | bytearray) -> Parsed:
         """The validated JSON request (raises pydantic's ValidationError) and, for a
         `video_id` request whose parameters resolve, its cache key; memoised by the
         body's bytes (see the module docstring)."""
-        return self._parse_memo(body) if len(body) <= MEMO_MAX_BODY else self._parse(body)
+        if len(body) <= MEMO_MAX_BODY:
+            return self._parse_memo(bytes(body))
+        return self._parse(body)
 
-    def _parse(self, body: bytes) -> Parsed:
-        req = ReasonRequest.model_validate_json(body)
+    def _parse(self, body: bytes | bytearray) -> Parsed:
+        req = ReasonRequest.model_validate_json(body, strict=True)  # "2"/true are no int
         if req.video_id is None:
             return req, None
         try:
@@ -245,11 +248,11 @@ class ReasonService:
                                abstain_below=f.abstain_below, return_traces=f.return_traces,
                                prompt=r.prompt, subtitles=cues if cues is not None else r.cues)
 
-    async def answer_image(self, f: ReasonFields, data_url: str,
-                           request_id: str) -> ReasonResponse:
-        """A still image: cached like a video under the image's sha256; the image prompt;
-        `answer_box` in the image's pixels."""
-        source = image_source_id(data_url)
+    async def answer_image(self, f: ReasonFields, data_url: str, request_id: str,
+                           who: Principal = ANONYMOUS) -> ReasonResponse:
+        """A still image: cached like a video under the tenant's and the image's sha256;
+        the image prompt; `answer_box` in the image's pixels."""
+        source = image_source_id(data_url, who.tenant)
         hit = await self.cached(f, source, request_id)
         if hit is not None:
             return hit

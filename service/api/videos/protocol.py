@@ -14,7 +14,7 @@ class Video(BaseModel):
         "variable_frame_rate": False, "width": 1280, "height": 720, "rotation": 0,
         "codec": "h264", "frame_count": 360, "has_audio": False}]})
 
-    id: str = Field(description="sha256 of the file's bytes")
+    id: str = Field(description="64 hex; scoped to the tenant (an HMAC of tenant and sha256)")
     object: Literal["video"] = "video"
     bytes: int
     duration: float = Field(description="seconds")

@@ -1,7 +1,8 @@
-"""The videos service: store a stream as a content-addressed video, describe, delete.
+"""The videos service: store a stream for a tenant, describe, delete. No FastAPI.
 
-A stored file that does not probe as a video (or breaks a limit) is deleted again
-before the error is raised, so the store only keeps usable videos.
+An upload is probed before it is stored (see `Media.save`), so the store only keeps
+usable videos and nothing has to be deleted again when a file is refused. Every id
+goes through `Media.owned_path`: another tenant's video is 404.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from collections.abc import AsyncIterator
 
 from service.api.media import Media
 from service.api.videos.protocol import Video
+from service.security.auth import ANONYMOUS, Principal
+from service.video.errors import VideoNotFound
 from service.video.probe import VideoInfo
 
 
@@ -24,21 +27,22 @@ class VideosService:
     def __init__(self, media: Media) -> None:
         self.media = media
 
-    async def upload(self, chunks: AsyncIterator[bytes]) -> tuple[Video, bool]:
-        """Store and probe; returns (video, created). Unusable files are not kept."""
-        stored = await self.media.save(chunks)
-        try:
-            info = await self.media.probe(stored.id)
-        except Exception:
-            if stored.created:
-                await self.media.delete(stored.id)
-            raise
+    async def upload(self, chunks: AsyncIterator[bytes], who: Principal = ANONYMOUS
+                     ) -> tuple[Video, bool]:
+        """Store (probed first) for `who`'s tenant; returns (video, created)."""
+        stored = await self.media.save(chunks, who)
+        info = await self.media.probe(stored.id)
         return video_out(stored.id, stored.size, info), stored.created
 
-    async def describe(self, video_id: str) -> Video:
+    async def describe(self, video_id: str, who: Principal = ANONYMOUS) -> Video:
+        path = self.media.owned_path(who, video_id)
         info = await self.media.probe(video_id)
-        return video_out(video_id, self.media.path(video_id).stat().st_size, info)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError as exc:
+            raise VideoNotFound(f"no video with id {video_id}", param="video_id") from exc
+        return video_out(video_id, size, info)
 
-    async def delete(self, video_id: str) -> None:
-        self.media.path(video_id)  # raises not-found / invalid id
+    async def delete(self, video_id: str, who: Principal = ANONYMOUS) -> None:
+        self.media.owned_path(who, video_id)  # raises not-found / invalid id
         await self.media.delete(video_id)

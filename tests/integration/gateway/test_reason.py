@@ -14,8 +14,11 @@ async def test_upload_then_reason_json(gateway: Gateway, video_path: Path) -> No
     backend = ScriptedBackend([TRACE])
     async with gateway(backend) as c:
         video = await upload(c, video_path)
-        # guards: the id is the sha256 of the bytes, probe metadata is returned
-        assert video["id"] == hashlib.sha256(video_path.read_bytes()).hexdigest()
+        # guards: the id is the tenant-scoped HMAC of the bytes' sha256 (never the bare
+        # sha256), probe metadata is returned
+        media = c.app.state.services.media  # type: ignore[attr-defined]
+        sha = hashlib.sha256(video_path.read_bytes()).hexdigest()
+        assert video["id"] == media.store.video_id("default", sha) != sha
         assert video["duration"] > 1.5 and video["width"] == 160
         r = await c.post("/v1/reason", json={"video_id": video["id"], "question": "Which?",
                                              "options": ["A. red", "B. blue"], "n": 3})
