@@ -101,6 +101,7 @@ class CachedVideoFrames:
         self.cache, self.video_key = cache, video_key
         self.stats = CacheStats()
         self._lock = threading.Lock()
+        self._fed_times: set[float] = set()
 
     @property
     def duration(self) -> float:
@@ -136,7 +137,14 @@ class CachedVideoFrames:
                 self.cache.put(self._key(i), frame)
             self._count(decoded=dstats.decoded_frames)
         self._count(reused=len(indices) - len(missing))
+        with self._lock:
+            self._fed_times.update(found[i].time for i in indices)
         return self._frameset([found[i] for i in indices], indices)
+
+    def fed_times(self) -> tuple[float, ...]:
+        """Every frame time this object has served (the decode floor's targets)."""
+        with self._lock:
+            return tuple(sorted(self._fed_times))
 
     async def frames(self, times: Sequence[float]) -> FrameSet:
         return await asyncio.to_thread(self.frames_at, times)

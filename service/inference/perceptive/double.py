@@ -173,12 +173,14 @@ def _sightings(q: Question, times: Sequence[float], images: Sequence[Image.Image
 
 def _phantom(q: Question, times: Sequence[float], images: Sequence[Image.Image],
              seen: Sequence[Seen], rng: random.Random) -> Seen | None:
-    """A sighting that is not there: a random frame, a box away from the target."""
+    """A sighting that is not there: a frame without the target (any frame when it
+    is in all of them), a box away from it."""
     if not times or not images:
         return None
     w, h = images[0].size
     bw, bh = _size_of(seen, w, h)
-    j = rng.randrange(len(times))
+    empty = [i for i, t in enumerate(times) if all(s.time != t for s in seen)]
+    j = rng.choice(empty) if empty else rng.randrange(len(times))  # a frame it is not in
     real = [s.box for s in seen if s.time == times[j]]
     for _ in range(20):
         x, y = rng.randrange(0, max(1, w - bw)), rng.randrange(0, max(1, h - bh))
