@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from service.settings import Settings
+from service.video.framecache import CachedVideoFrames, FrameCache
 from service.video.frameset import FrameSet
 from service.video.policy import FramePolicy
 from service.video.probe import VideoInfo, VideoLimits, probe_video
@@ -29,6 +30,8 @@ class Media:
         self.store = VideoStore(settings.videos_dir, max_bytes=settings.max_upload_bytes)
         self._infos: OrderedDict[str, VideoInfo] = OrderedDict()
         self._probe_cache = probe_cache
+        # decoded frames of searches (by bytes); uniform requests do not use it
+        self.frames = FrameCache(settings.frame_cache_bytes)
 
     def path(self, video_id: str) -> Path:
         """The stored file of `video_id` (raises the store's not-found / invalid-id error)."""
@@ -39,6 +42,7 @@ class Media:
 
     async def delete(self, video_id: str) -> bool:
         self._infos.pop(video_id, None)
+        self.frames.drop_video(video_id)
         return await asyncio.to_thread(self.store.delete, video_id)
 
     async def probe(self, video_id: str) -> VideoInfo:
@@ -54,3 +58,8 @@ class Media:
         sampled = await asyncio.to_thread(sample_video, self.path(video_id), policy,
                                           self.limits, info)
         return sampled.frameset
+
+    def frame_source(self, video_id: str, info: VideoInfo,
+                     fed_size: tuple[int, int]) -> CachedVideoFrames:
+        """Frames of `video_id` at `fed_size` by time, through the shared frame cache."""
+        return CachedVideoFrames(self.path(video_id), info, fed_size, self.frames, video_id)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 
 from service.api.errors import ApiError, error_body, to_api_error
-from service.api.jobs.protocol import ErrorBody, Job
+from service.api.jobs.progress import ProgressWriter
+from service.api.jobs.protocol import ErrorBody, Job, JobProgress
 from service.api.reason.protocol import ReasonFields, ReasonResponse
 from service.api.reason.service import ReasonService
 from service.observability.context import request_id_var
@@ -22,7 +23,8 @@ from service.state.jobs import JobQueue, JobRecord, Outcome
 def job_out(rec: JobRecord) -> Job:
     return Job(id=rec.id, status=rec.status,
                created_at=rec.created_at, updated_at=rec.updated_at, result=rec.result,
-               error=ErrorBody.model_validate(rec.error) if rec.error else None)
+               error=ErrorBody.model_validate(rec.error) if rec.error else None,
+               progress=JobProgress.model_validate(rec.progress) if rec.progress else None)
 
 
 class JobsService:
@@ -49,7 +51,9 @@ class JobsService:
         token = request_id_var.set(rid)
         try:
             fields = ReasonFields.model_validate(rec.request["fields"])
-            resp = await self._answer_by_deadline(fields, str(rec.request["video_id"]), rid)
+            async with ProgressWriter(self.queue, rec.id) as progress:
+                resp = await self._answer_by_deadline(fields, str(rec.request["video_id"]),
+                                                      rid, progress)
             self.metrics.jobs.labels("done").inc()
             return "done", resp.model_dump(mode="json")
         except Exception as exc:
@@ -60,8 +64,8 @@ class JobsService:
         finally:
             request_id_var.reset(token)
 
-    async def _answer_by_deadline(self, fields: ReasonFields, video_id: str, rid: str
-                                  ) -> ReasonResponse:
+    async def _answer_by_deadline(self, fields: ReasonFields, video_id: str, rid: str,
+                                  progress: ProgressWriter | None = None) -> ReasonResponse:
         """The job's answer, or a 504 `job_timeout` once O3_JOB_TIMEOUT_S has passed
         (the work is cancelled, so its backend request is aborted too)."""
         limit = self.reason.settings.job_timeout_s
@@ -69,7 +73,8 @@ class JobsService:
         try:
             async with deadline:
                 # a job waits for an inference slot; it is never refused with a 429
-                return await self.reason.answer(fields, video_id, rid, wait=True)
+                return await self.reason.answer(fields, video_id, rid, wait=True,
+                                                progress=progress)
         except TimeoutError as exc:
             if not deadline.expired():
                 raise  # some other timeout inside the work: mapped as usual

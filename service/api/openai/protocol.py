@@ -77,6 +77,9 @@ class ChatCompletionRequest(BaseModel):
     voting: Literal["single", "majority", "confidence"] = "confidence"
     task: Literal["free-form", "mcq", "temporal"] | None = None
     options: list[str] | None = Field(None, max_length=26)
+    strategy: Literal["auto", "uniform", "search"] = Field(
+        "auto", description="video_url requests: uniform frames or a grounded search "
+        "(runs inside the request; /v1/reason runs it as a job)")
 
 
 class ModelCard(BaseModel):

@@ -121,7 +121,7 @@ class ChatService:
                        repetition_penalty=req.repetition_penalty or 1.0, seed=req.seed)
         return ReasonFields(question=question, options=req.options, task=req.task, n=req.n,
                             voting=req.voting, sampling=s, frames=FramesIn(),
-                            return_traces=True)
+                            return_traces=True, strategy=req.strategy)
 
     async def complete(self, req: ChatCompletionRequest, request_id: str) -> ChatCompletion:
         question, images, videos = split_messages(req)
@@ -218,7 +218,8 @@ def winning_think(resp: ReasonResponse) -> str | None:
 def grounding(resp: ReasonResponse) -> dict[str, Any]:
     data = resp.model_dump(mode="json", include={"confidence", "abstained", "votes", "evidence",
                                                  "frames", "span", "random_tiny_model",
-                                                 "defects", "cached", "video_id"})
+                                                 "defects", "cached", "video_id",
+                                                 "search"})
     data["model_revision"] = resp.model_revision
     return data
 

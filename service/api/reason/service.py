@@ -35,16 +35,26 @@ from service.api.errors import ApiError
 from service.api.media import Media
 from service.api.reason.convert import verdict_response
 from service.api.reason.protocol import ReasonFields, ReasonRequest, ReasonResponse
+from service.api.reason.search import (
+    OnProgress,
+    check_plan,
+    resolve_strategy,
+    run_search_response,
+    search_key_parts,
+    search_options,
+)
 from service.grounding.types import TaskType
 from service.inference.backend import Backend, BackendError, SamplingParams
 from service.inference.pipeline import Pipeline
+from service.inference.search.types import SearchOptions
 from service.inference.types import PipelineOptions, Verdict, VotingMode, WeightMode
 from service.observability.metrics import Metrics
 from service.security.limits import InferenceGate
 from service.settings import Settings
 from service.state.cache import ResultCache, cache_key
 from service.video.frameset import FrameSet
-from service.video.policy import FramePolicy
+from service.video.policy import FramePolicy, fit_size
+from service.video.probe import VideoInfo
 
 # fields that differ per request: left out of a cached entry, spliced in on a hit
 PER_REQUEST_FIELDS = frozenset({"id", "request_id", "cached"})
@@ -112,7 +122,10 @@ class ReasonService:
             num, fps = s.default_num_frames, s.default_fps
         return FramePolicy(num_frames=num, fps=fps, min_pixels=min_px, max_pixels=max_px)
 
-    def key(self, f: ReasonFields, video_id: str, r: Resolved) -> str:
+    def key(self, f: ReasonFields, video_id: str, r: Resolved,
+            search: SearchOptions | None = None) -> str:
+        """The cache key; `search` given: the search's key (the uniform one plus the
+        strategy and every search knob), else exactly the uniform key."""
         parts: dict[str, Any] = {
             "video": video_id, "question": f.question, "options": f.options, "task": f.task,
             "n": r.n, "voting": f.voting, "weight_mode": f.weight_mode,
@@ -121,6 +134,8 @@ class ReasonService:
             "model": self.model.model_id, "revision": self.model.revision,
             "format": CACHE_FORMAT,
         }
+        if search is not None:
+            parts.update(search_key_parts(search))
         return cache_key(parts)
 
     def parse_json(self, body: bytes) -> Parsed:
@@ -135,9 +150,10 @@ class ReasonService:
             return req, None
         try:
             resolved = self.resolve(req)
+            search = search_options(req, self.settings) if req.strategy == "search" else None
         except ApiError:  # raised again, in order, when the request is served
             return req, None
-        return req, self.key(req, req.video_id, resolved)
+        return req, self.key(req, req.video_id, resolved, search)
 
     # ---- the request --------------------------------------------------------------
     async def cached_body(self, f: ReasonFields, video_id: str, request_id: str,
@@ -147,6 +163,12 @@ class ReasonService:
         the request's cache key when the caller has it (`parse_json`)."""
         if self.settings.cache_ttl_s <= 0:
             return None
+        if f.strategy == "auto":  # the duration decides (a memoised probe)
+            info = await self.media.probe(video_id)
+            if resolve_strategy(f, info.duration, self.settings) == "search":
+                key = self.key(f, video_id, self.resolve(f), search_options(f, self.settings))
+        elif f.strategy == "search" and key is None:
+            key = self.key(f, video_id, self.resolve(f), search_options(f, self.settings))
         raw = await self.cache.get(key or self.key(f, video_id, self.resolve(f)))
         self.metrics.child(self.metrics.cache, "hit" if raw else "miss").inc()
         if not raw or not raw.startswith(b"{") or raw == b"{}":
@@ -165,17 +187,24 @@ class ReasonService:
         if f.async_:
             return True
         info = await self.media.probe(video_id)
+        if resolve_strategy(f, info.duration, self.settings) == "search":
+            check_plan(search_options(f, self.settings), info, self.settings)  # 400 now
+            return True  # a search is a job: its progress can be watched
         return info.duration > self.settings.sync_max_duration_s
 
     async def run(self, f: ReasonFields, video_id: str, request_id: str, *,
-                  wait: bool = False) -> ReasonResponse:
+                  wait: bool = False, progress: OnProgress | None = None) -> ReasonResponse:
         """Answer without consulting the cache first (the caller did); store the result.
-        `wait`: wait for an inference slot even when the queue is full (job workers)."""
+        `wait`: wait for an inference slot even when the queue is full (job workers).
+        `progress`: told each search step (a search only)."""
         r = self.resolve(f)
         start = time.perf_counter()
         t0 = time.perf_counter()
         info = await self.media.probe(video_id)
         probe_s = time.perf_counter() - t0
+        if resolve_strategy(f, info.duration, self.settings) == "search":
+            return await self._search(f, r, video_id, request_id, info, probe_s,
+                                      wait=wait, progress=progress)
         async with self.gate.slot(wait=wait):
             t0 = time.perf_counter()
             frames = await self.media.sample(video_id, info, r.policy)
@@ -192,27 +221,51 @@ class ReasonService:
         return resp
 
     async def remember(self, f: ReasonFields, video_id: str, r: Resolved,
-                       resp: ReasonResponse) -> None:
+                       resp: ReasonResponse, search: SearchOptions | None = None) -> None:
         """Store a computed response under its cache key (no-op when the cache is off)."""
         if self.settings.cache_ttl_s > 0:
             stored = resp.model_dump_json(exclude=set(PER_REQUEST_FIELDS)).encode()
-            await self.cache.set(self.key(f, video_id, r), stored)
+            await self.cache.set(self.key(f, video_id, r, search), stored)
 
     async def answer(self, f: ReasonFields, video_id: str, request_id: str, *,
-                     wait: bool = False) -> ReasonResponse:
+                     wait: bool = False, progress: OnProgress | None = None) -> ReasonResponse:
         return await self.cached(f, video_id, request_id) or await self.run(
-            f, video_id, request_id, wait=wait)
+            f, video_id, request_id, wait=wait, progress=progress)
 
-    async def _infer(self, f: ReasonFields, r: Resolved, frames: FrameSet) -> Verdict:
-        opts = PipelineOptions(n=r.n, voting=VotingMode(f.voting),
+    def _options(self, f: ReasonFields, r: Resolved) -> PipelineOptions:
+        return PipelineOptions(n=r.n, voting=VotingMode(f.voting),
                                weight_mode=WeightMode(f.weight_mode), sampling=r.sampling,
                                abstain_below=f.abstain_below, return_traces=f.return_traces)
+
+    async def _infer(self, f: ReasonFields, r: Resolved, frames: FrameSet) -> Verdict:
+        opts = self._options(f, r)
         try:
             return await self.pipeline.run(frames, f.question, options=f.options,
                                            task=TaskType(f.task) if f.task else None, opts=opts)
         except BackendError as exc:
             self.metrics.backend_errors.labels(exc.code).inc()
             raise
+
+    async def _search(self, f: ReasonFields, r: Resolved, video_id: str, request_id: str,
+                      info: VideoInfo, probe_s: float, *, wait: bool,
+                      progress: OnProgress | None) -> ReasonResponse:
+        """strategy=search: scan, zoom, vote (docs/SEARCH.md); frames via the frame cache."""
+        sopts = search_options(f, self.settings)
+        check_plan(sopts, info, self.settings)
+        fed = fit_size(*info.display_size, r.policy.min_pixels, r.policy.max_pixels)
+        source = self.media.frame_source(video_id, info, fed)
+        ids = {"response_id": _new_id(), "request_id": request_id, "video_id": video_id}
+        async with self.gate.slot(wait=wait):
+            try:
+                resp = await run_search_response(
+                    self.pipeline, source, f, self._options(f, r), sopts, ids=ids,
+                    random_tiny=self.model.random_tiny, probe_s=probe_s, on_progress=progress)
+            except BackendError as exc:
+                self.metrics.backend_errors.labels(exc.code).inc()
+                raise
+        self.metrics.observe_stages(resp.timings)
+        await self.remember(f, video_id, r, resp, sopts)
+        return resp
 
 
 def _new_id() -> str:
