@@ -151,6 +151,8 @@ class ChatService:
                       rid: str) -> ReasonResponse:
         times = frame_times(len(urls), req.frame_times, req.duration)
         source = frames_source_id(urls, times)
+        # the client chose the frames: nothing to search (uniform shares auto's key)
+        fields = fields.model_copy(update={"strategy": "uniform"})
         hit = await self.reason.cached(fields, source, rid)
         if hit is not None:
             return hit

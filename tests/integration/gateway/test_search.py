@@ -19,6 +19,7 @@ from service.video.policy import FramePolicy
 from service.video.sampler import sample_video
 from tests.integration.gateway.conftest import Gateway, upload, wait_job
 
+
 @pytest.fixture(scope="module")
 def needle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, NeedleTruth]:
     path = tmp_path_factory.mktemp("needle") / "needle.mp4"
