@@ -61,6 +61,8 @@ class ReasonOptions:
     sampling: dict[str, Any] | None = None
     frames: dict[str, Any] | None = None
     return_traces: bool = False
+    strategy: str | None = None  # auto (server default), uniform or search
+    search: dict[str, Any] | None = None  # search knobs (docs/SEARCH.md)
 
     def body(
         self, question: str, video_id: str | None, video_url: str | None, async_: bool
@@ -79,6 +81,8 @@ class ReasonOptions:
             frames=self.frames,
             return_traces=self.return_traces,
             async_=async_,
+            strategy=self.strategy,
+            search=self.search,
         )
 
 

@@ -119,6 +119,8 @@ def reason_body(
     frames: dict[str, Any] | None = None,
     return_traces: bool = False,
     async_: bool = False,
+    strategy: str | None = None,
+    search: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON body of `POST /v1/reason`; unset options are left to the server."""
     body: dict[str, Any] = {
@@ -133,6 +135,8 @@ def reason_body(
         "abstain_below": abstain_below,
         "sampling": sampling,
         "frames": frames,
+        "strategy": strategy,
+        "search": search,
     }
     body = {k: v for k, v in body.items() if v is not None}
     body["return_traces"] = return_traces

@@ -88,6 +88,8 @@ class Client(BaseClient):
         frames: dict[str, Any] | None = None,
         return_traces: bool = False,
         async_: bool = False,
+        strategy: str | None = None,
+        search: dict[str, Any] | None = None,
         upload_progress: ProgressCallback | None = None,
         job_progress: JobProgress | None = None,
         poll: float = 0.5,
@@ -96,7 +98,9 @@ class Client(BaseClient):
         """Answer `question` about `video` (path, bytes, file, video id or URL).
 
         With `async_=True`, or when the server chooses to queue the request (202), the
-        job is polled every `poll` seconds until it ends.
+        job is polled every `poll` seconds until it ends. `strategy="search"` (or `auto`
+        on a long video) searches the video: always a job; `job_progress` then sees
+        `job.progress` (stage, chunks scanned / total), the result carries `search`.
         """
         opts = ReasonOptions(
             options,
@@ -108,6 +112,8 @@ class Client(BaseClient):
             sampling,
             frames,
             return_traces,
+            strategy,
+            search,
         )
         out = self._submit(video, question, opts, async_, upload_progress)
         if isinstance(out, ReasonResult):
