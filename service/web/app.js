@@ -99,7 +99,7 @@ async function waitForJob(job) {
     if (job.status === "failed") throw new ApiError(500, { error: job.error });
     if (job.status === "cancelled") throw new Error("the job was cancelled");
     await new Promise((r) => setTimeout(r, POLL_MS));
-    job = (await api("GET", `v1/jobs/${encodeURIComponent(job.id)}`)).data;
+    job = (await api("GET", `v1/jobs/${encodeURIComponent(job.id || job.job_id)}`)).data;  // a 202 names it job_id
   }
 }
 
@@ -200,7 +200,8 @@ function renderRelevance(result) {
     bar.className = "chunk" + (s.windows.some((w) => w.start < c.end && w.end > c.start) ? " zoomed" : "");
     bar.style.left = `${(c.start / total) * 100}%`;
     bar.style.width = `${((c.end - c.start) / total) * 100}%`;
-    bar.style.setProperty("--score", String(c.score));
+    bar.style.height = `${2 + 16 * c.score}px`;
+    bar.style.opacity = String(0.35 + 0.65 * c.score);
     bar.title = `${c.start.toFixed(0)}s – ${c.end.toFixed(0)}s: relevance ${c.score.toFixed(2)}`;
     bar.setAttribute("aria-label", bar.title);
     bar.addEventListener("click", () => seek(c.cited.length ? c.cited[0] : c.start));

@@ -14,7 +14,9 @@ independent random errors would never outvote the truth. With `n` traces, majori
 voting therefore follows the phantom when more than half hallucinate; confidence
 voting follows it only when the verifier cannot tell (it can: see `score`).
 
-Scoring (the verifier's call): the crops are rated against the question's target:
+Scoring (the verifier's call, `score`, or a `sample` with the scorer's system prompt,
+which is how it arrives through an OpenAI chat server): the crops are rated against
+the question's target:
 "2" when every crop shows it (covering >= 25% of the crop), "1" when some do, "0"
 when none do.
 
@@ -135,6 +137,8 @@ class PerceptiveDouble:
     # ---- writing traces -----------------------------------------------------------------
     def _traces(self, prompt: Prompt, images: Sequence[Image.Image], n: int,
                 sampling: SamplingParams) -> list[str]:
+        if prompt.system == SCORER_SYSTEM_PROMPT:  # over a chat API, scoring IS sampling
+            return [self._score(prompt, images)] * n
         times, text = self._read(prompt)
         q = parse_question(text)
         seen = _sightings(q, times, images)

@@ -161,3 +161,11 @@ def test_covers_needs_a_real_share_of_the_crop():
     assert covers(frame(RED_CIRCLE).crop(RED_CIRCLE[2]), "red", "circle")
     assert not covers(frame(RED_CIRCLE), "red", "circle")   # 24x24 in 168x84: too small
     assert not covers(frame(RED_CIRCLE).crop(RED_CIRCLE[2]), "blue", None)
+
+
+def test_a_scorer_prompt_sampled_over_chat_is_scored():
+    """Through a chat server (vLLM, the stand-in) the verifier's call is a sample."""
+    crop = frame(RED_CIRCLE).crop(RED_CIRCLE[2]).resize(SIZE)
+    prompt = build_scorer_prompt("When does the red circle appear?", 1)
+    res = asyncio.run(PerceptiveDouble().sample(prompt, [crop], 1, SamplingParams()))
+    assert [c.text for c in res.completions] == ["2"]
