@@ -28,7 +28,7 @@ from service.inference.backend import Backend, BackendError, SamplingParams, Usa
 from service.inference.search.score import chunk_score
 from service.inference.search.types import Chunk, ChunkScore, FrameSource
 from service.inference.types import WeightMode
-from service.inference.verifier import verify
+from service.inference.verifier import TraceVerification, verify
 from service.video.frameset import FrameSet
 
 OnChunk = Callable[[int, int], None]
@@ -101,11 +101,16 @@ async def _ask(backend: Backend, chunk: Chunk, frames: FrameSet, spec: ScanSpec,
     usage, calls, weights = sample.usage, 1, None
     if spec.verify:
         checks = await verify(backend, frames, spec.question, parsed, mode=spec.weight_mode)
-        weights = [c.weight for c in checks]
+        weights = [relevance(c) for c in checks]
         usage += sum((c.usage for c in checks), Usage())
         calls += sum(c.calls for c in checks)
     score, cited = chunk_score(chunk.start, chunk.end, parsed, weights)
     return ChunkScore(chunk.start, chunk.end, score, cited, len(frames.frames)), usage, calls
+
+
+def relevance(check: TraceVerification) -> float:
+    """The verifier's 0/1/2 score as a relevance in [0, 1]; unreadable -> 0.5."""
+    return 0.5 if check.score is None else check.score / 2
 
 
 def _parse(text: str, spec: ScanSpec, frames: FrameSet, duration: float) -> ParsedTrace:

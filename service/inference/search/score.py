@@ -5,10 +5,11 @@ Owns `chunk_score`. Pure.
 Rule: a trace supports a chunk when it is votable and cites at least one evidence item
 with a box at a time inside the chunk (within `tol` seconds of its bounds). The chunk's
 score is the mean over ALL its traces of weight x support, where weight is the
-verifier's (1.0, 0.6, 0.2 in the released mapping) when verification ran, else 1:
-so a chunk in which the model saw nothing scores 0, and one whose cited crops the
-verifier rejects scores at most 0.2. `cited` is the cited times of the supporting
-traces with the highest weight (where the zoom should look).
+verifier's relevance when verification ran (its 0/1/2 score / 2; the scan passes 0.5
+for an unreadable reply), else 1: so a chunk in which the model saw nothing scores 0,
+and so does one whose cited crops the verifier rejects (NOT the voting weight 0.2,
+which would make every hallucinated citation a candidate window). `cited` is the
+cited times of the supporting traces with the highest weight (where the zoom looks).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def chunk_score(
     best_w, best_times = 0.0, set()
     for trace, w in zip(traces, ws, strict=True):
         times = _inside(trace, start - tol, end + tol) if trace.votable else []
-        if not times:
+        if not times or w <= 0:
             continue
         total += w
         if w > best_w + 1e-9:

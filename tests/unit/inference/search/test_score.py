@@ -23,12 +23,21 @@ def T(*cites, votable=True):
     ([T((50.0, True))], None, 0.0, ()),                   # cited outside the chunk
     ([T((10.4, True))], None, 1.0, (10.4,)),              # within tol of the bound
     ([T((12.0, True), votable=False)], None, 0.0, ()),    # unvotable traces never count
-    # verifier weights: a rejected crop (0.2) scores low, and the cited times are
+    # verifier relevance: a rejected crop (0) adds nothing, and the cited times are
     # the best-weighted trace's
-    ([T((12.0, True)), T((15.0, True))], [0.2, 1.0], 0.6, (15.0,)),
+    ([T((12.0, True)), T((15.0, True))], [0.0, 1.0], 0.5, (15.0,)),
+    ([T((12.0, True)), T((15.0, True))], [0.0, 0.0], 0.0, ()),
     ([T((12.0, True)), T((15.0, True))], [1.0, 1.0], 1.0, (12.0, 15.0)),
 ])
 def test_chunk_score(traces, weights, want, cited):
     score, times = chunk_score(10.0, 20.0, traces, weights)
     assert score == pytest.approx(want)
     assert times == cited
+
+
+@pytest.mark.parametrize(("score", "want"), [(2.0, 1.0), (1.0, 0.5), (0.0, 0.0), (None, 0.5)])
+def test_verifier_score_as_relevance(score, want):
+    from service.inference.search.scan import relevance
+    from service.inference.verifier import TraceVerification
+
+    assert relevance(TraceVerification(0.2, score)) == want
