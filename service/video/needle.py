@@ -41,7 +41,7 @@ class NeedleTruth:
     start: float
     end: float
     box: Box                      # coded pixels while visible
-    scene: SceneTruth
+    scene: SceneTruth | None = None  # the written frames' truth (None: not written here)
 
     def contains(self, t: float, slack: float = 0.0) -> bool:
         return self.start - slack <= t <= self.end + slack
@@ -62,6 +62,12 @@ def needle_scene(spec: NeedleSpec) -> tuple[Scene, float, float, Box]:
                          shape="ellipse", appear=start, disappear=start + length)
     box = (float(x), float(y), float(x + spec.size), float(y + spec.size))
     return Scene(w, h, spec.duration, (drift, needle)), start, start + length, box
+
+
+def needle_truth(spec: NeedleSpec) -> NeedleTruth:
+    """The event's truth without writing anything (for a video written before)."""
+    _, start, end, box = needle_scene(spec)
+    return NeedleTruth(spec, start, end, box)
 
 
 def write_needle_video(path: str | Path, spec: NeedleSpec) -> NeedleTruth:
