@@ -57,16 +57,27 @@ class Sighting:
         return want in ("any", self.kind)
 
 
+_COLOURS = np.array(list(PALETTE.values()), np.int32)
+_WHITE = list(PALETTE).index("white")
+
+
 def _labels(rgb: np.ndarray) -> np.ndarray:
-    """Per pixel: the palette index of its colour, or -1 (background / unclear)."""
+    """Per pixel: the palette index of its colour, or -1 (background / unclear).
+
+    Only colourful or near-white pixels are compared with the palette (the rest is
+    background), which keeps a mostly empty frame cheap."""
     px = rgb.astype(np.int32)
-    colours = np.array(list(PALETTE.values()), np.int32)
-    dist = np.sqrt(((px[:, :, None, :] - colours[None, None, :, :]) ** 2).sum(-1))
-    best = dist.argmin(-1)
     spread = px.max(-1) - px.min(-1)
-    near = dist.min(-1) < MAX_DIST
-    white = best == list(PALETTE).index("white")
-    return np.where(near & ((spread >= _GREY_SPREAD) | white), best, -1)
+    candidate = (spread >= _GREY_SPREAD) | (px.min(-1) > 255 - MAX_DIST)
+    out = np.full(rgb.shape[:2], -1, np.int64)
+    sel = px[candidate]                                   # (k, 3)
+    if len(sel):
+        dist = np.sqrt(((sel[:, None, :] - _COLOURS[None, :, :]) ** 2).sum(-1))
+        best = dist.argmin(-1)
+        grey = spread[candidate] < _GREY_SPREAD
+        ok = (dist.min(-1) < MAX_DIST) & (~grey | (best == _WHITE))
+        out[candidate] = np.where(ok, best, -1)
+    return out
 
 
 def find_shapes(image: Image.Image) -> list[Sighting]:
