@@ -1,13 +1,18 @@
 """The reason service: a question about a stored video -> a ReasonResponse. No FastAPI.
 
-    cache lookup (no probe, no decode, no inference on a hit)
-      -> probe (limits) -> [defer to a job when long or async]
+    cache lookup (no decode, no inference on a hit)
+      -> probe (limits) -> [defer to a job when long, async, or a search]
       -> admission gate -> decode frames -> pipeline -> response -> cache store
+    strategy=search (explicit, or auto on a video over the threshold): the same
+      gate, then `reason.search` (scan, zoom, vote through the frame cache)
 
 Invariants:
 - The cache key covers the video sha256, the question, options, task, n, voting,
   weight mode, abstention threshold, every sampling and frame parameter, and the
-  model id + revision: nothing that changes the result is left out.
+  model id + revision: nothing that changes the result is left out. A search's key
+  adds the strategy and every search knob; a uniform key (explicit or auto on a
+  short video) is exactly the key it was before strategies existed. An `auto`
+  lookup needs the duration: the memoised probe (no decode) tells it.
 - Probing and decoding run in worker threads, never on the event loop.
 - A Redis failure only costs the cache (see `state.cache`).
 - A cache hit is answered without parsing the entry: entries are stored without the
