@@ -167,3 +167,35 @@ async def test_polling_still_shows_progress_fields(gateway: Gateway,
                                              "strategy": "search", "n": 2})
         job = await wait_job(c, r.json()["job_id"], timeout=60)
         assert job["status"] == "done" and "progress" in job
+
+
+async def test_search_job_progress_over_redis(gateway: Gateway, needle: tuple[Path, NeedleTruth],
+                                              redis_db_url: str) -> None:
+    path, truth = needle
+    async with gateway(PerceptiveDouble(), redis_url=redis_db_url) as c:
+        vid = (await upload(c, path))["id"]
+        r = await c.post("/v1/reason", json={"video_id": vid, "question": QUESTION,
+                                             "strategy": "search", "n": 4})
+        got = sse((await c.get(f"/v1/jobs/{r.json()['job_id']}/events")).text)
+    assert any(d.get("progress") for e, d in got if e == "status")
+    assert got[-1][0] == "done"
+    t = answer_time(got[-1][1]["result"]["answer"])
+    assert t is not None and truth.contains(t, slack=1.0)
+
+
+async def test_progress_is_written_only_while_running(redis_db_url: str) -> None:
+    from service.state.jobs import MemoryJobQueue, RedisJobQueue
+    from service.state.redis_client import connect
+
+    client = connect(redis_db_url)
+    queues = [MemoryJobQueue(), RedisJobQueue(client, ttl_s=60, claim_idle_s=30)]
+    try:
+        for q in queues:
+            rec = await q.submit({"fields": {}})
+            assert await q.set_progress(rec.id, {"stage": "scan"}) is False   # queued
+            await q.cancel(rec.id)
+            assert await q.set_progress(rec.id, {"stage": "scan"}) is False   # final
+            got = await q.get(rec.id)
+            assert got is not None and got.progress is None
+    finally:
+        await client.aclose()  # type: ignore[attr-defined]
