@@ -11,7 +11,9 @@ Invariants:
   started together (a semaphore, not batches), so a slow chunk never holds the rest.
 - Results come back in chunk order, whatever order they finished in.
 - A `BackendError` on one chunk scores it 0 and marks it failed; when EVERY chunk
-  failed the first error is raised (nothing was scanned). Cancellation propagates.
+  failed the first error is raised (nothing was scanned). Any other error (e.g. a
+  video that stops decoding) cancels the other chunks and is raised as itself, not
+  as an exception group. Cancellation propagates.
 - `on_chunk(done, total)` is called after each chunk finishes (progress).
 """
 
@@ -79,8 +81,11 @@ async def scan_chunks(backend: Backend, source: FrameSource, chunks: Sequence[Ch
             on_chunk(done, len(chunks))
         return score
 
-    async with asyncio.TaskGroup() as tg:
-        tasks = [tg.create_task(one(c)) for c in chunks]
+    try:
+        async with asyncio.TaskGroup() as tg:  # one failure (not a BackendError) stops all
+            tasks = [tg.create_task(one(c)) for c in chunks]
+    except BaseExceptionGroup as group:
+        raise group.exceptions[0] from None  # the caller maps the error itself
     outs = [t.result() for t in tasks]
     errors = [o for o in outs if isinstance(o, BackendError)]
     if chunks and len(errors) == len(chunks):

@@ -115,3 +115,37 @@ def test_chunk_requests_are_in_flight_together_up_to_the_limit(needle, concurren
     assert double.most == concurrency
     scans = [p.chunks_scanned for p in progress if p.stage == "scan"]
     assert scans == list(range(11)) and progress[-1].stage == "done"
+
+
+class FlakyDouble(PerceptiveDouble):
+    """Refuses every chunk request whose frames start in `bad` (seconds)."""
+
+    bad: tuple[float, float] = (0.0, 0.0)
+
+    async def sample(self, prompt, images, n, sampling):  # type: ignore[no-untyped-def]
+        from service.inference.backend import BackendUnavailable
+
+        times, _ = self._read(prompt)
+        if times and self.bad[0] <= times[0] < self.bad[1]:
+            raise BackendUnavailable("engine restarting")
+        return await super().sample(prompt, images, n, sampling)
+
+
+def test_a_failed_chunk_scores_zero_and_the_rest_still_count(needle):
+    path, truth = needle
+    double = FlakyDouble()
+    double.bad = (128.0, 192.0)               # two chunks away from the event fail
+    out = asyncio.run(run_search(Pipeline(double), source(path), QUESTION, opts=OPTS))
+    failed = [c for c in out.record.chunks if c.failed]
+    assert [c.start for c in failed] == [128.0, 160.0] and all(c.score == 0 for c in failed)
+    assert truth.contains(answer_time(out.verdict.answer) or -1.0, slack=1.0)
+
+
+def test_every_chunk_failing_raises_the_backend_error_itself(needle):
+    from service.inference.backend import BackendUnavailable
+
+    path, _ = needle
+    double = FlakyDouble()
+    double.bad = (0.0, 1e9)
+    with pytest.raises(BackendUnavailable):
+        asyncio.run(run_search(Pipeline(double), source(path), QUESTION, opts=OPTS))
