@@ -131,7 +131,8 @@ async def run_trial(minutes: int, trial: int, args: argparse.Namespace
         extra = 0
         if method == "search":
             v, decoded, floor, calls, extra = await search(
-                path, truth, opts, scan, args.hallucination, SearchOptions())
+                path, truth, opts, scan, args.hallucination,
+                SearchOptions(scan_samples=args.scan_samples))
         else:
             v, decoded, floor, calls = await uniform(
                 path, truth, int(method[7:]), opts, scan, args.hallucination)
@@ -172,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--n", type=int, default=8, help="traces voted over (all methods)")
     p.add_argument("--hallucination", type=float, default=0.2)
+    p.add_argument("--scan-samples", type=int, default=SearchOptions().scan_samples,
+                   help="search: traces per chunk (the service default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--out", type=Path, default=Path("artifacts/bench/needle.json"))
@@ -188,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{t.method} {'HIT' if t.hit else 'miss'}" for t in got), flush=True)
     lines = summarise(trials)
     print("\n".join(lines))
-    print(f"n={args.n} hallucination={args.hallucination} seed={args.seed}; "
+    print(f"n={args.n} hallucination={args.hallucination} seed={args.seed} "
+          f"scan_samples={args.scan_samples}; "
           f"video generation {gen_total:.1f} s (0 when cached), total "
           f"{time.perf_counter() - t0:.1f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
