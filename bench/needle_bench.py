@@ -75,11 +75,14 @@ class Trial:
     wall_s: float
 
 
-def video_for(minutes: int, trial: int, seed: int) -> tuple[Path, NeedleTruth, float]:
+def video_for(minutes: int, trial: int, seed: int, gop_s: float = 2.0
+              ) -> tuple[Path, NeedleTruth, float]:
     """The trial's video (generated once, then cached), its truth, generation seconds."""
-    spec = NeedleSpec(duration=minutes * 60.0, seed=seed * 100_000 + minutes * 1000 + trial)
+    spec = NeedleSpec(duration=minutes * 60.0, seed=seed * 100_000 + minutes * 1000 + trial,
+                      gop_s=gop_s)
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"needle-{minutes}m-s{spec.seed}.mp4"
+    gop = "" if gop_s == 2.0 else f"-gop{gop_s:g}"
+    path = CACHE / f"needle-{minutes}m-s{spec.seed}{gop}.mp4"
     tmp = path.with_suffix(".tmp.mp4")
     t0 = time.perf_counter()
     if path.exists():
@@ -122,7 +125,7 @@ async def search(path: Path, truth: NeedleTruth, opts: PipelineOptions, scan: Pa
 
 async def run_trial(minutes: int, trial: int, args: argparse.Namespace
                     ) -> tuple[list[Trial], float]:
-    path, truth, gen_s = video_for(minutes, trial, args.seed)
+    path, truth, gen_s = video_for(minutes, trial, args.seed, args.gop_s)
     scan = scan_packets(path)
     opts = PipelineOptions(n=args.n)
     out = []
@@ -132,7 +135,8 @@ async def run_trial(minutes: int, trial: int, args: argparse.Namespace
         if method == "search":
             v, decoded, floor, calls, extra = await search(
                 path, truth, opts, scan, args.hallucination,
-                SearchOptions(scan_samples=args.scan_samples))
+                SearchOptions(scan_samples=args.scan_samples,
+                              keyframes_only=not args.no_keyframes))
         else:
             v, decoded, floor, calls = await uniform(
                 path, truth, int(method[7:]), opts, scan, args.hallucination)
@@ -176,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scan-samples", type=int, default=SearchOptions().scan_samples,
                    help="search: traces per chunk (the service default)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gop-s", type=float, default=2.0, help="seconds between keyframes")
+    p.add_argument("--no-keyframes", action="store_true",
+                   help="search: do not snap scan frames to keyframes")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--out", type=Path, default=Path("artifacts/bench/needle.json"))
     args = p.parse_args(argv)
@@ -192,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = summarise(trials)
     print("\n".join(lines))
     print(f"n={args.n} hallucination={args.hallucination} seed={args.seed} "
-          f"scan_samples={args.scan_samples}; "
+          f"scan_samples={args.scan_samples} gop_s={args.gop_s:g} "
+          f"keyframes_only={not args.no_keyframes}; "
           f"video generation {gen_total:.1f} s (0 when cached), total "
           f"{time.perf_counter() - t0:.1f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)

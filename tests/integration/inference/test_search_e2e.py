@@ -149,3 +149,18 @@ def test_every_chunk_failing_raises_the_backend_error_itself(needle):
     double.bad = (0.0, 1e9)
     with pytest.raises(BackendUnavailable):
         asyncio.run(run_search(Pipeline(double), source(path), QUESTION, opts=OPTS))
+
+
+def test_keyframe_snapping_is_what_keeps_the_scan_at_one_decoded_frame_each(needle):
+    """Scan frames centred between keyframes cost a GOP prefix each; snapped, one frame."""
+    path, truth = needle
+    runs = {}
+    for snap in (True, False):
+        src = source(path)
+        out = asyncio.run(run_search(Pipeline(PerceptiveDouble()), src, QUESTION, opts=OPTS,
+                                     search=SearchOptions(keyframes_only=snap)))
+        assert truth.contains(answer_time(out.verdict.answer) or -1.0, slack=1.0)
+        floor = decode_floor(scan_packets(path), list(src.fed_times()))
+        assert out.record.frames_decoded <= 1.2 * floor   # at the floor either way
+        runs[snap] = out.record.frames_decoded
+    assert runs[False] > 2 * runs[True]
