@@ -40,6 +40,7 @@ from service.inference.search.types import (
 )
 from service.inference.search.windows import (
     context_times,
+    keyframes_dense,
     plan_chunks,
     select_windows,
     snap_to_keyframes,
@@ -60,11 +61,13 @@ class SearchOutcome:
 
 def scan_plan(duration: float, keyframes: Sequence[float], opts: SearchOptions
               ) -> tuple[Chunk, ...]:
-    """The chunks, their frame times snapped to keyframes when `keyframes_only`."""
+    """The chunks, their frame times snapped to keyframes when `keyframes_only` and the
+    keyframes are at least as dense as the scan's spacing (`keyframes_dense`)."""
     chunks = plan_chunks(duration, opts.chunk_s, opts.frames_per_chunk)
-    if not opts.keyframes_only or not keyframes:
+    spacing = opts.chunk_s / opts.frames_per_chunk
+    if not opts.keyframes_only or not keyframes_dense(keyframes, spacing):
         return chunks
-    tol = opts.chunk_s / opts.frames_per_chunk / 2
+    tol = spacing / 2
     return tuple(Chunk(c.index, c.start, c.end,
                        snap_to_keyframes(c.times, keyframes, tol, (c.start, c.end)))
                  for c in chunks)

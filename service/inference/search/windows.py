@@ -8,8 +8,10 @@ Invariants:
   inside it and are evenly spaced at `chunk_s / frames_per_chunk` (a shorter last
   chunk gets proportionally fewer frames, at least one), so the spacing is the same
   all over the video: an event longer than the spacing is seen by the scan.
-- Snapping moves a time to the nearest keyframe only within `tol` and never across
-  its chunk's bounds; the result is sorted and unique.
+- Snapping moves a time to the nearest keyframe only within `tol`, never across its
+  chunk's bounds, and never onto a keyframe another time already took (two frames
+  never collapse into one: the frame count, and so the coverage, is kept); the result
+  is sorted and unique. `keyframes_dense` says whether snapping is worth it at all.
 - Windows lie inside [0, duration]; merged windows never overlap; selection returns
   at most `k` windows, best score first, and only from chunks that scored above 0.
 - Zoom and context times are sorted, unique, inside [0, duration].
@@ -18,6 +20,7 @@ Invariants:
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -45,16 +48,26 @@ def snap_to_keyframes(
     times: Sequence[float], keyframes: Sequence[float], tol: float,
     bounds: tuple[float, float] = (-math.inf, math.inf),
 ) -> tuple[float, ...]:
-    """Each time moved to its nearest keyframe when one is within `tol` and `bounds`."""
+    """Each time moved to its nearest keyframe when one is within `tol` and `bounds`
+    and no earlier time took it."""
     keys = sorted(keyframes)
     out: set[float] = set()
-    for t in times:
+    for t in sorted(times):
         best = _nearest(keys, t)
-        if best is not None and abs(best - t) <= tol and bounds[0] <= best < bounds[1]:
+        if (best is not None and abs(best - t) <= tol and bounds[0] <= best < bounds[1]
+                and best not in out):
             out.add(best)
         else:
             out.add(t)
     return tuple(sorted(out))
+
+
+def keyframes_dense(keyframes: Sequence[float], spacing: float) -> bool:
+    """Whether keyframes come at least every `spacing` seconds (median interval): only
+    then does snapping keep the scan's spacing. Sparser keyframes (long GOPs) are not
+    snapped to: a frame between them costs its GOP prefix, but stays where it was."""
+    gaps = sorted(b - a for a, b in itertools.pairwise(keyframes))
+    return bool(gaps) and gaps[len(gaps) // 2] <= spacing + _EPS
 
 
 def _nearest(sorted_values: Sequence[float], t: float) -> float | None:

@@ -7,6 +7,7 @@ import pytest
 from service.inference.search.types import ChunkScore, Window
 from service.inference.search.windows import (
     context_times,
+    keyframes_dense,
     merge_windows,
     plan_chunks,
     select_windows,
@@ -53,8 +54,8 @@ def test_plan_chunks_short_last_chunk_frame_count():
     ([5.0], [0.0, 10.0], 1.0, (0, 10), (5.0,)),
     # never across the chunk's bounds: the keyframe at 10.0 belongs to the next chunk
     ([9.5], [0.0, 10.0], 1.0, (0, 10), (9.5,)),
-    # two times snapping to one keyframe become one frame
-    ([1.9, 2.1], [2.0], 0.5, (0, 10), (2.0,)),
+    # two times near one keyframe: the first takes it, the second stays (no frame lost)
+    ([1.9, 2.1], [2.0], 0.5, (0, 10), (2.0, 2.1)),
     # no keyframes known: unchanged
     ([1.0, 2.0], [], 1.0, (0, 10), (1.0, 2.0)),
 ])
@@ -140,3 +141,15 @@ def test_context_times_come_from_the_scan(available, k, exclude, want):
     got = context_times(available, k, exclude)
     assert got == tuple(float(t) for t in want)
     assert set(got) <= set(available)   # never a new frame to decode
+
+
+@pytest.mark.parametrize(("keys", "spacing", "want"), [
+    ([0, 2, 4, 6, 8], 2.0, True),          # a keyframe every scan step: snap
+    ([0, 1, 2, 3], 2.0, True),             # denser still
+    ([0, 10, 20, 30], 2.0, False),         # long GOP: snapping would open 3 s gaps
+    ([0, 2, 4, 6, 30], 2.0, True),         # the median interval decides, not one gap
+    ([0], 2.0, False),                     # one keyframe: nothing to go by
+    ([], 2.0, False),
+])
+def test_keyframes_dense(keys, spacing, want):
+    assert keyframes_dense([float(k) for k in keys], spacing) is want
