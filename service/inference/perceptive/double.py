@@ -7,10 +7,11 @@ writes `n` traces in the model's exact grammar (`grounding.grammar` writers):
 evidence boxes are in FED pixels and times come from the frame labels.
 
 Hallucination: each trace independently hallucinates with probability
-`hallucination` (seeded, so runs repeat). All hallucinating traces of ONE call share
-one phantom: a frame and a box where the target is NOT (or, when the target is
-nowhere, anywhere), and answer from it -- models tend to repeat one wrong reading, and
-independent random errors would never outvote the truth. With `n` traces, majority
+`hallucination` (seeded by the double's seed, the request's seed, the frame times,
+the question and where the target is seen, so runs repeat). All hallucinating traces
+of ONE call share one phantom: a frame and a box where the target is NOT (or, when
+the target is nowhere, anywhere), and answer from it -- models tend to repeat one
+wrong reading, and independent random errors would never outvote the truth. With `n` traces, majority
 voting therefore follows the phantom when more than half hallucinate; confidence
 voting follows it only when the verifier cannot tell (it can: see `score`).
 
@@ -142,7 +143,9 @@ class PerceptiveDouble:
         times, text = self._read(prompt)
         q = parse_question(text)
         seen = _sightings(q, times, images)
-        key = f"{self.seed}|{sampling.seed}|{times}|{text}"
+        # the draws depend on what the frames show too (as a model's samples would):
+        # two videos with the same frame times but the target elsewhere draw apart
+        key = f"{self.seed}|{sampling.seed}|{times}|{text}|{[(s.time, s.box) for s in seen]}"
         phantom = _phantom(q, times, images, seen, random.Random(key))
         writer = _Writer(q, prompt, images[0].size if images else (0, 0))
         out = []
