@@ -11,9 +11,10 @@ Hallucination: each trace independently hallucinates with probability
 the question and where the target is seen, so runs repeat). All hallucinating traces
 of ONE call share one phantom: a frame and a box where the target is NOT (or, when
 the target is nowhere, anywhere), and answer from it -- models tend to repeat one
-wrong reading, and independent random errors would never outvote the truth. With `n` traces, majority
-voting therefore follows the phantom when more than half hallucinate; confidence
-voting follows it only when the verifier cannot tell (it can: see `score`).
+wrong reading, and independent random errors would never outvote the truth. With `n`
+traces, majority voting therefore follows the phantom when more than half
+hallucinate; confidence voting follows it only when the verifier cannot tell (it
+can: see `score`).
 
 Scoring (the verifier's call, `score`, or a `sample` with the scorer's system prompt,
 which is how it arrives through an OpenAI chat server): the crops are rated against
