@@ -107,6 +107,22 @@ class BaseClient:
         return {"User-Agent": USER_AGENT, **auth_headers(self.api_key)}
 
 
+class SSEJobs:
+    """Reads the lines of `GET /v1/jobs/{id}/events`: `feed(line)` returns a `Job` when
+    an event is complete (its blank line), else None. Comments are skipped."""
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> Job | None:
+        if line.startswith("data:"):
+            self._data.append(line[5:].strip())
+        elif not line.strip() and self._data:
+            body, self._data = "\n".join(self._data), []
+            return Job.model_validate_json(body)
+        return None
+
+
 def job_from_reason(data: dict[str, Any]) -> Job | ReasonResult:
     """A `/v1/reason` answer is either a verdict (200) or a queued job (202)."""
     if data.get("object") == "job":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any
 
@@ -19,6 +20,7 @@ from clients.sdk._base import (
     Call,
     JobProgress,
     ReasonOptions,
+    SSEJobs,
     connection_error,
     job_from_reason,
     job_outcome,
@@ -161,6 +163,22 @@ class AsyncClient(BaseClient):
 
     async def cancel_job(self, job_id: str) -> Job:
         return parse_model(Job, await self._execute(Call("POST", f"/v1/jobs/{job_id}/cancel")))
+
+    async def job_events(self, job_id: str) -> AsyncIterator[Job]:
+        """Follow a job over server-sent events: the job at each change of its status or
+        progress, the last one finished. (Polling with `get_job` works as well.)"""
+        parser = SSEJobs()
+        try:
+            async with self._http.stream("GET", f"/v1/jobs/{job_id}/events") as response:
+                if response.is_error:
+                    await response.aread()
+                    raise_for_status(response)
+                async for line in response.aiter_lines():
+                    job = parser.feed(line)
+                    if job is not None:
+                        yield job
+        except httpx.TransportError as exc:
+            raise connection_error(exc) from exc
 
     async def wait_for_job(
         self,

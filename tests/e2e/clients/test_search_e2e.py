@@ -136,3 +136,15 @@ def test_page_draws_the_relevance_strip(search_gateway: Gateway,
         page.screenshot(path=str(REPO / "artifacts" / "web_search.png"), full_page=True)
         browser.close()
     assert errors == []
+
+
+def test_sdk_job_events_over_real_http(search_gateway: Gateway,
+                                       needle: tuple[Path, NeedleTruth]) -> None:
+    path, truth = needle
+    with Client(search_gateway.url, API_KEY) as c:
+        job = c.submit(path, QUESTION, strategy="search", n=4)
+        jobs = list(c.job_events(job.id))
+    assert jobs[-1].status == "done" and jobs[-1].result is not None
+    assert any(j.progress is not None for j in jobs[:-1])
+    t = answer_time(jobs[-1].result.answer)
+    assert t is not None and truth.contains(t, slack=1.0)

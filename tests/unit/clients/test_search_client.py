@@ -80,3 +80,43 @@ def test_progress_line_shows_the_scan():
         p.job(Job.model_validate({"id": "job_1", "status": "running", "progress": {
             "stage": "scan", "chunks_scanned": 3, "chunks_total": 10}}), 1.0)
     assert "scan 3/10 chunks" in console.export_text()
+
+
+SSE = (": keepalive\n\n"
+       'event: status\ndata: {"id":"job_1","object":"job","status":"running",'
+       '"progress":{"stage":"scan","chunks_scanned":2,"chunks_total":4}}\n\n'
+       'event: done\ndata: {"id":"job_1","object":"job","status":"done","result":'
+       + json.dumps(RESULT) + "}\n\n")
+
+
+def sse_handler(request: httpx.Request) -> httpx.Response:
+    if request.url.path.endswith("/events") and "job_1" in request.url.path:
+        return httpx.Response(200, text=SSE, headers={"content-type": "text/event-stream"})
+    return httpx.Response(404, json={"error": {"message": "no job", "type":
+                                               "invalid_request_error", "param": "job_id",
+                                               "code": "job_not_found"}})
+
+
+def test_sdk_follows_a_job_over_sse():
+    with Client("http://gw", transport=httpx.MockTransport(sse_handler)) as c:
+        jobs = list(c.job_events("job_1"))
+    assert [j.status for j in jobs] == ["running", "done"]
+    assert jobs[0].progress is not None and jobs[0].progress.chunks_scanned == 2
+    assert jobs[-1].result is not None and jobs[-1].result.search is not None
+
+
+def test_async_sdk_follows_a_job_over_sse():
+    import asyncio
+
+    from clients.sdk import AsyncClient, NotFoundError
+
+    async def run() -> list[str]:
+        async with AsyncClient("http://gw", transport=httpx.MockTransport(sse_handler)) as c:
+            got = [j.status async for j in c.job_events("job_1")]
+            try:
+                [j async for j in c.job_events("job_2")]
+            except NotFoundError:
+                got.append("404")
+            return got
+
+    assert asyncio.run(run()) == ["running", "done", "404"]
