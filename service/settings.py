@@ -143,6 +143,32 @@ class Settings(BaseSettings):
     default_max_pixels: int = Field(128 * 28 * 28, gt=0)
     default_max_tokens: int = Field(1024, ge=1)
 
+    # ---- long videos: grounded search (docs/SEARCH.md) -----------------------------
+    search_auto_min_duration_s: float = Field(
+        600.0, gt=0, description="strategy=auto searches videos longer than this"
+    )
+    search_chunk_s: float = Field(32.0, ge=2.0, le=600.0, description="seconds per scan chunk")
+    search_frames_per_chunk: int = Field(16, ge=1, le=64, description="frames per scan chunk")
+    search_windows: int = Field(2, ge=1, le=8, description="windows the zoom looks at")
+    search_window_s: float = Field(
+        12.0, ge=1.0, le=300.0, description="seconds around cited evidence per window"
+    )
+    search_zoom_frames: int = Field(32, ge=1, le=128, description="dense frames in the windows")
+    search_context_frames: int = Field(
+        4, ge=0, le=32, description="frames from the whole video added to the zoom"
+    )
+    search_concurrency: int = Field(
+        8, ge=1, le=64, description="chunk requests in flight at once (and a request's cap)"
+    )
+    search_scan_samples: int = Field(2, ge=1, le=8, description="traces sampled per chunk")
+    search_keyframes_only: bool = Field(True, description="scan frames snap to keyframes")
+    search_max_chunks: int = Field(
+        512, ge=1, le=10000, description="a search needing more chunks is refused (400)"
+    )
+    frame_cache_bytes: int = Field(
+        256 * 1024**2, ge=0, description="decoded-frame cache per process (bytes); 0 = off"
+    )
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.backend == "vllm" and not self.vllm_url:

@@ -16,6 +16,7 @@ EPILOG = """examples:
   o3-reason clip.mp4 "Which color is the car?" -o "A. red" -o "B. blue" -n 8
   o3-reason clip.mp4 "When does the dog jump?" --task temporal --json
   o3-reason clip.mp4 "Where is the ball?" --annotate evidence.png --traces
+  o3-reason hour.mp4 "When does the red circle appear?" --strategy search
 environment: O3_SERVER (server URL), O3_API_KEY (API key)"""
 
 
@@ -73,6 +74,11 @@ def _request_args(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--async", dest="async_", action="store_true", help="submit as a job and poll it"
     )
+    g.add_argument("--strategy", choices=["auto", "uniform", "search"],
+                   help="uniform frames, or search a long video (scan, then zoom)")
+    g.add_argument("--chunk-s", type=float, help="search: seconds per scan chunk")
+    g.add_argument("--windows", type=int, help="search: windows to zoom into")
+    g.add_argument("--zoom-frames", type=int, help="search: dense frames in the windows")
 
 
 def _output_args(g: argparse._ArgumentGroup) -> None:
@@ -109,4 +115,7 @@ def reason_kwargs(ns: argparse.Namespace) -> dict[str, Any]:
         "frames": _pick(ns, {"num_frames": "num_frames", "fps": "fps", "max_pixels": "max_pixels"}),
         "return_traces": bool(ns.traces),
         "async_": bool(ns.async_),
+        "strategy": ns.strategy,
+        "search": _pick(ns, {"chunk_s": "chunk_s", "windows": "windows",
+                             "zoom_frames": "zoom_frames"}),
     }

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from clients.sdk.models import ReasonResult, Trace
+from clients.sdk.models import ReasonResult, SearchInfo, Trace
 
 
 def _box(box: list[float] | None) -> str:
@@ -59,6 +59,39 @@ def vote_table(result: ReasonResult) -> Table:
     return table
 
 
+_BARS = " ▁▂▃▄▅▆▇█"
+
+
+def relevance_strip(search: SearchInfo, width: int = 60) -> str:
+    """One character per slice of the video: the best chunk score in it, as a bar."""
+    chunks = search.chunks
+    if not chunks:
+        return ""
+    cols = min(width, len(chunks))
+    out = []
+    for i in range(cols):
+        part = chunks[i * len(chunks) // cols:(i + 1) * len(chunks) // cols] or chunks[-1:]
+        best = max(c.score for c in part)
+        out.append(_BARS[min(8, round(best * 8))] if best > 0 else "·")
+    return "".join(out)
+
+
+def search_panel(search: SearchInfo) -> Panel:
+    """The search record: relevance strip over the video, windows zoomed, costs."""
+    end = search.chunks[-1].end if search.chunks else 0.0
+    text = Text(f"0s {relevance_strip(search)} {end:.0f}s\n")
+    for w in search.windows:
+        text.append(f"window {w.start:.1f}s - {w.end:.1f}s  score {w.score:.2f}\n")
+    if not search.windows:
+        text.append("no chunk scored: the zoom used frames spread over the video\n",
+                    style="yellow")
+    text.append(f"{len(search.chunks)} chunks of {search.chunk_s:g}s scanned · "
+                f"{search.scan_calls} scan calls · {search.scan_frames} scan + "
+                f"{search.zoom_frames} zoom frames · {search.frames_decoded} decoded, "
+                f"{search.frames_reused} reused", style="dim")
+    return Panel(text, title="Search", title_align="left", expand=False)
+
+
 def trace_panel(trace: Trace) -> Panel:
     score = "-" if trace.verifier_score is None else f"{trace.verifier_score:.1f}"
     title = (
@@ -76,6 +109,8 @@ def render_result(result: ReasonResult, *, traces: bool = False) -> RenderableTy
     parts.append(evidence_table(result) if result.evidence else Text("No evidence cited."))
     if result.votes:
         parts.append(vote_table(result))
+    if result.search is not None:
+        parts.append(search_panel(result.search))
     if traces:
         parts.extend(trace_panel(t) for t in result.traces or [])
     timing = result.timings.get("total")

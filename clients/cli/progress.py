@@ -48,6 +48,9 @@ class Progressor:
 
     def job(self, job: Job, waited: float) -> None:
         text = f"job {job.id[:12]} {job.status} ({waited:.0f}s)"
+        if job.progress is not None and job.status == "running":  # a search's progress
+            p = job.progress
+            text += f" · {p.stage} {p.chunks_scanned}/{p.chunks_total} chunks"
         if self._job is None:
             self._job = self._progress.add_task(text, total=None)
         self._progress.update(self._job, description=text)

@@ -62,6 +62,8 @@ class ReasonOptions:
     frames: dict[str, Any] | None = None
     return_traces: bool = False
     prompt: dict[str, Any] | None = None  # protocol and prompt overrides (top-level fields)
+    strategy: str | None = None  # auto (server default), uniform or search
+    search: dict[str, Any] | None = None  # search knobs (docs/SEARCH.md)
 
     def body(
         self, question: str, video_id: str | None, video_url: str | None, async_: bool
@@ -81,6 +83,8 @@ class ReasonOptions:
             return_traces=self.return_traces,
             async_=async_,
             prompt=self.prompt,
+            strategy=self.strategy,
+            search=self.search,
         )
 
 
@@ -103,6 +107,22 @@ class BaseClient:
 
     def _headers(self) -> dict[str, str]:
         return {"User-Agent": USER_AGENT, **auth_headers(self.api_key)}
+
+
+class SSEJobs:
+    """Reads the lines of `GET /v1/jobs/{id}/events`: `feed(line)` returns a `Job` when
+    an event is complete (its blank line), else None. Comments are skipped."""
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> Job | None:
+        if line.startswith("data:"):
+            self._data.append(line[5:].strip())
+        elif not line.strip() and self._data:
+            body, self._data = "\n".join(self._data), []
+            return Job.model_validate_json(body)
+        return None
 
 
 def job_from_reason(data: dict[str, Any]) -> Job | ReasonResult:

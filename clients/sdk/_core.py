@@ -120,6 +120,8 @@ def reason_body(
     return_traces: bool = False,
     async_: bool = False,
     prompt: dict[str, Any] | None = None,
+    strategy: str | None = None,
+    search: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON body of `POST /v1/reason`; unset options are left to the server.
 
@@ -137,6 +139,8 @@ def reason_body(
         "abstain_below": abstain_below,
         "sampling": sampling,
         "frames": frames,
+        "strategy": strategy,
+        "search": search,
     }
     body |= {k: v for k, v in (prompt or {}).items() if k not in body}
     body = {k: v for k, v in body.items() if v is not None}

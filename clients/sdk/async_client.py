@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any
 
@@ -19,6 +20,7 @@ from clients.sdk._base import (
     Call,
     JobProgress,
     ReasonOptions,
+    SSEJobs,
     connection_error,
     job_from_reason,
     job_outcome,
@@ -90,6 +92,8 @@ class AsyncClient(BaseClient):
         return_traces: bool = False,
         async_: bool = False,
         prompt: dict[str, Any] | None = None,
+        strategy: str | None = None,
+        search: dict[str, Any] | None = None,
         upload_progress: ProgressCallback | None = None,
         job_progress: JobProgress | None = None,
         poll: float = 0.5,
@@ -100,6 +104,9 @@ class AsyncClient(BaseClient):
         With `async_=True`, or when the server chooses to queue the request (202), the
         job is polled every `poll` seconds until it ends. `prompt`: the prompt protocol
         and overrides (`{"protocol": "vstar-when", "instruction": ...}`).
+        job is polled every `poll` seconds until it ends. `strategy="search"` (or `auto`
+        on a long video) searches the video: always a job; `job_progress` then sees
+        `job.progress` (stage, chunks scanned / total), the result carries `search`.
         """
         opts = ReasonOptions(
             options,
@@ -112,6 +119,8 @@ class AsyncClient(BaseClient):
             frames,
             return_traces,
             prompt,
+            strategy,
+            search,
         )
         out = await self._submit(video, question, opts, async_, upload_progress)
         if isinstance(out, ReasonResult):
@@ -158,6 +167,22 @@ class AsyncClient(BaseClient):
 
     async def cancel_job(self, job_id: str) -> Job:
         return parse_model(Job, await self._execute(Call("POST", f"/v1/jobs/{job_id}/cancel")))
+
+    async def job_events(self, job_id: str) -> AsyncIterator[Job]:
+        """Follow a job over server-sent events: the job at each change of its status or
+        progress, the last one finished. (Polling with `get_job` works as well.)"""
+        parser = SSEJobs()
+        try:
+            async with self._http.stream("GET", f"/v1/jobs/{job_id}/events") as response:
+                if response.is_error:
+                    await response.aread()
+                    raise_for_status(response)
+                async for line in response.aiter_lines():
+                    job = parser.feed(line)
+                    if job is not None:
+                        yield job
+        except httpx.TransportError as exc:
+            raise connection_error(exc) from exc
 
     async def wait_for_job(
         self,

@@ -8,6 +8,7 @@ when the server answers 202. Failures raise the tree in `clients.sdk.errors`.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
@@ -18,6 +19,7 @@ from clients.sdk._base import (
     Call,
     JobProgress,
     ReasonOptions,
+    SSEJobs,
     connection_error,
     job_from_reason,
     job_outcome,
@@ -89,6 +91,8 @@ class Client(BaseClient):
         return_traces: bool = False,
         async_: bool = False,
         prompt: dict[str, Any] | None = None,
+        strategy: str | None = None,
+        search: dict[str, Any] | None = None,
         upload_progress: ProgressCallback | None = None,
         job_progress: JobProgress | None = None,
         poll: float = 0.5,
@@ -99,6 +103,9 @@ class Client(BaseClient):
         With `async_=True`, or when the server chooses to queue the request (202), the
         job is polled every `poll` seconds until it ends. `prompt`: the prompt protocol
         and overrides (`{"protocol": "vstar-when", "instruction": ...}`).
+        job is polled every `poll` seconds until it ends. `strategy="search"` (or `auto`
+        on a long video) searches the video: always a job; `job_progress` then sees
+        `job.progress` (stage, chunks scanned / total), the result carries `search`.
         """
         opts = ReasonOptions(
             options,
@@ -111,6 +118,8 @@ class Client(BaseClient):
             frames,
             return_traces,
             prompt,
+            strategy,
+            search,
         )
         out = self._submit(video, question, opts, async_, upload_progress)
         if isinstance(out, ReasonResult):
@@ -154,6 +163,22 @@ class Client(BaseClient):
 
     def cancel_job(self, job_id: str) -> Job:
         return parse_model(Job, self._execute(Call("POST", f"/v1/jobs/{job_id}/cancel")))
+
+    def job_events(self, job_id: str) -> Iterator[Job]:
+        """Follow a job over server-sent events: the job at each change of its status or
+        progress, the last one finished. (Polling with `get_job` works as well.)"""
+        parser = SSEJobs()
+        try:
+            with self._http.stream("GET", f"/v1/jobs/{job_id}/events") as response:
+                if response.is_error:
+                    response.read()
+                    raise_for_status(response)
+                for line in response.iter_lines():
+                    job = parser.feed(line)
+                    if job is not None:
+                        yield job
+        except httpx.TransportError as exc:
+            raise connection_error(exc) from exc
 
     def wait_for_job(
         self,

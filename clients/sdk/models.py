@@ -99,6 +99,43 @@ class Trace(_Wire):
     evidence: list[TraceEvidence] = Field(default_factory=list)
 
 
+class SearchChunk(_Wire):
+    start: float
+    end: float
+    score: float
+    cited: list[float] = Field(default_factory=list)
+    failed: bool = False
+
+
+class SearchWindow(_Wire):
+    start: float
+    end: float
+    score: float
+
+
+class SearchInfo(_Wire):
+    """What a search did (`strategy=search`): chunks scanned and scored, windows zoomed."""
+
+    chunk_s: float = 0.0
+    frames_per_chunk: int = 0
+    chunks: list[SearchChunk] = Field(default_factory=list)
+    windows: list[SearchWindow] = Field(default_factory=list)
+    scan_calls: int = 0
+    scan_frames: int = 0
+    zoom_frames: int = 0
+    frames_decoded: int = 0
+    frames_reused: int = 0
+    keyframes_only: bool = True
+
+
+class JobProgressInfo(_Wire):
+    """A running search's progress."""
+
+    stage: str = ""
+    chunks_scanned: int = 0
+    chunks_total: int = 0
+
+
 class ReasonResult(_Wire):
     """The verdict of `POST /v1/reason` (or a finished job's `result`)."""
 
@@ -123,6 +160,7 @@ class ReasonResult(_Wire):
     cached: bool = False
     defects: list[str] = Field(default_factory=list)
     traces: list[Trace] | None = None
+    search: SearchInfo | None = None
 
 
 class ErrorBody(_Wire):
@@ -145,6 +183,7 @@ class Job(_Wire):
     updated_at: float | str | None = None
     result: ReasonResult | None = None
     error: ErrorBody | None = None
+    progress: JobProgressInfo | None = None
 
     @property
     def finished(self) -> bool:

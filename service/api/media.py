@@ -30,6 +30,7 @@ from service.inference.images import ImageDataError, from_data_url
 from service.security.auth import Principal
 from service.settings import Settings
 from service.video.errors import VideoNotFound
+from service.video.framecache import CachedVideoFrames, FrameCache
 from service.video.frameset import FrameSet
 from service.video.policy import FramePolicy, fit_size
 from service.video.probe import VideoInfo, VideoLimits, probe_video
@@ -74,6 +75,8 @@ class Media:
         self._infos: OrderedDict[str, VideoInfo] = OrderedDict()
         self._probe_cache = probe_cache
         self.hwaccel = settings.video_hwaccel or None  # PyAV device type; None = software
+        # decoded frames of searches (by bytes); uniform requests do not use it
+        self.frames = FrameCache(settings.frame_cache_bytes)
 
     def path(self, video_id: str) -> Path:
         """The stored file of `video_id` (raises the store's not-found / invalid-id error)."""
@@ -105,6 +108,7 @@ class Media:
 
     async def delete(self, video_id: str) -> bool:
         self._infos.pop(video_id, None)
+        self.frames.drop_video(video_id)
         return await asyncio.to_thread(self.store.delete, video_id)
 
     def _remember(self, video_id: str, info: VideoInfo) -> None:
@@ -129,6 +133,11 @@ class Media:
         except FileNotFoundError as exc:
             raise _not_found(video_id) from exc
         return sampled.frameset
+
+    def frame_source(self, video_id: str, info: VideoInfo,
+                     fed_size: tuple[int, int]) -> CachedVideoFrames:
+        """Frames of `video_id` at `fed_size` by time, through the shared frame cache."""
+        return CachedVideoFrames(self.path(video_id), info, fed_size, self.frames, video_id)
 
     async def subtitles(self, video_id: str) -> tuple[Cue, ...]:
         """The cues of the video's own subtitle stream (422 when it has none)."""

@@ -64,6 +64,7 @@ class JobRecord:
     request: dict[str, Any]
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    progress: dict[str, Any] | None = None  # while running: what the handler reported
 
     def to_fields(self) -> dict[str | bytes, str]:
         return {k: json.dumps(v) for k, v in asdict(self).items()}
@@ -75,6 +76,7 @@ class JobRecord:
             id=data["id"], status=data["status"], created_at=data["created_at"],
             updated_at=data["updated_at"], request=data.get("request") or {},
             result=data.get("result"), error=data.get("error"),
+            progress=data.get("progress"),
         )
 
 
@@ -113,6 +115,13 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_at', ARGV[2])
 return 1
 """
 
+# Progress is written only while the job runs: never over a final or cancelled status.
+_PROGRESS_IF_RUNNING = """
+if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'progress', ARGV[2], 'updated_at', ARGV[3])
+return 1
+"""
+
 
 def abandoned_error(starts: int) -> dict[str, Any]:
     """The error of a job whose worker died on every one of its `starts` attempts."""
@@ -136,6 +145,10 @@ class JobQueue(Protocol):
     def start(self, handler: Handler, workers: int) -> None: ...
 
     async def close(self) -> None: ...
+
+    async def set_progress(self, job_id: str, progress: dict[str, Any]) -> bool:
+        """Record a running job's progress (False, nothing written, unless running)."""
+        ...
 
 
 class _WorkerBase:
@@ -236,6 +249,13 @@ class MemoryJobQueue(_WorkerBase):
         self._records[rec.id] = rec  # the same object the caller holds
         return True
 
+    async def set_progress(self, job_id: str, progress: dict[str, Any]) -> bool:
+        rec = self._records.get(job_id)
+        if rec is None or rec.status != "running":
+            return False
+        rec.progress, rec.updated_at = progress, time.time()
+        return True
+
     def start(self, handler: Handler, workers: int) -> None:
         self._handler = handler
         self._tasks = [asyncio.create_task(self._loop()) for _ in range(workers)]
@@ -312,6 +332,12 @@ class RedisJobQueue(_WorkerBase):
     def start(self, handler: Handler, workers: int) -> None:
         self._handler = handler
         self._tasks = [asyncio.create_task(self._loop()) for _ in range(workers)]
+
+    async def set_progress(self, job_id: str, progress: dict[str, Any]) -> bool:
+        written = await self._r.eval(  # type: ignore[no-untyped-call]
+            _PROGRESS_IF_RUNNING, 1, self._key(job_id), json.dumps("running"),
+            json.dumps(progress), json.dumps(time.time()))
+        return bool(written)
 
     async def _ensure_group(self) -> None:
         try:

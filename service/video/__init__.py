@@ -11,5 +11,7 @@ Modules (import them directly; this file imports nothing, so that importing
 - sampler:  `sample_video` -> `SampledVideo(frameset, info, stats)`
 - store:    `VideoStore`, ids = keyed HMAC of tenant + sha256, size cap while streaming
 - synth:    generated videos with known truth, and bad files, for tests and benches
+- needle:   long cheap videos with one short event at a seeded time (search tests, bench)
+- framecache: decoded frames by time through a byte-bounded LRU (the search's frames)
 - frameset: `FrameSet` (frames + `FrameSetMeta`), free of PyAV
 """

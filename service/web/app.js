@@ -92,12 +92,14 @@ async function waitForJob(job) {
   const start = performance.now();
   for (;;) {
     const waited = ((performance.now() - start) / 1000).toFixed(0);
-    setProgress(job.status === "running" ? 0.6 : 0.3, `Job ${job.status}… ${waited}s`);
+    const p = job.status === "running" && job.progress;  // a search reports its scan
+    setProgress(p ? 0.3 + 0.6 * p.chunks_scanned / Math.max(1, p.chunks_total) : job.status === "running" ? 0.6 : 0.3,
+      `Job ${job.status}… ${waited}s` + (p ? ` · ${p.stage} ${p.chunks_scanned}/${p.chunks_total} chunks` : ""));
     if (job.status === "done") return job.result;
     if (job.status === "failed") throw new ApiError(500, { error: job.error });
     if (job.status === "cancelled") throw new Error("the job was cancelled");
     await new Promise((r) => setTimeout(r, POLL_MS));
-    job = (await api("GET", `v1/jobs/${encodeURIComponent(job.id)}`)).data;
+    job = (await api("GET", `v1/jobs/${encodeURIComponent(job.id || job.job_id)}`)).data;  // a 202 names it job_id
   }
 }
 
@@ -108,6 +110,7 @@ function reasonBody(videoId) {
   const n = parseInt($("n").value, 10);
   if (n > 0) body.n = n;
   if ($("task").value) body.task = $("task").value;
+  if ($("strategy").value) body.strategy = $("strategy").value;
   return body;
 }
 
@@ -144,6 +147,7 @@ function render(result) {
   const video = $("video");
   if (video.src !== state.objectUrl) video.src = state.objectUrl;
   renderTimeline(result);
+  renderRelevance(result);
   renderTables(result);
   updateOverlay();
 }
@@ -178,6 +182,30 @@ function renderTimeline(result) {
     m.setAttribute("aria-label", m.title);
     m.addEventListener("click", () => seek(ev.time));
     line.appendChild(m);
+  }
+}
+
+// A search's record as a strip under the timeline: one bar per scanned chunk, its
+// height the chunk's score; the zoomed windows are outlined. Click a bar to seek.
+function renderRelevance(result) {
+  const strip = $("relevance");
+  strip.replaceChildren();
+  const s = result.search;
+  strip.hidden = !s;
+  if (!s) return;
+  const total = duration(result);
+  for (const c of s.chunks) {
+    const bar = document.createElement("button");
+    bar.type = "button";
+    bar.className = "chunk" + (s.windows.some((w) => w.start < c.end && w.end > c.start) ? " zoomed" : "");
+    bar.style.left = `${(c.start / total) * 100}%`;
+    bar.style.width = `${((c.end - c.start) / total) * 100}%`;
+    bar.style.height = `${2 + 16 * c.score}px`;
+    bar.style.opacity = String(0.35 + 0.65 * c.score);
+    bar.title = `${c.start.toFixed(0)}s – ${c.end.toFixed(0)}s: relevance ${c.score.toFixed(2)}`;
+    bar.setAttribute("aria-label", bar.title);
+    bar.addEventListener("click", () => seek(c.cited.length ? c.cited[0] : c.start));
+    strip.appendChild(bar);
   }
 }
 

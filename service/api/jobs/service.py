@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 
 from service.api.errors import error_body, to_api_error
-from service.api.jobs.protocol import ErrorBody, Job
+from service.api.jobs.progress import ProgressWriter
+from service.api.jobs.protocol import ErrorBody, Job, JobProgress
 from service.api.reason.protocol import ReasonFields, ReasonResponse
 from service.api.reason.service import ReasonService
 from service.errors import ApiError
@@ -29,7 +30,8 @@ from service.state.jobs import JobQueue, JobRecord, Outcome
 def job_out(rec: JobRecord) -> Job:
     return Job(id=rec.id, status=rec.status,
                created_at=rec.created_at, updated_at=rec.updated_at, result=rec.result,
-               error=ErrorBody.model_validate(rec.error) if rec.error else None)
+               error=ErrorBody.model_validate(rec.error) if rec.error else None,
+               progress=JobProgress.model_validate(rec.progress) if rec.progress else None)
 
 
 def _not_found(job_id: str) -> ApiError:
@@ -73,8 +75,9 @@ class JobsService:
             fields = ReasonFields.model_validate(rec.request["fields"])
             who = Principal(str(rec.request.get("tenant", ANONYMOUS.tenant)),
                             admin=bool(rec.request.get("admin", False)))
-            resp = await self._answer_by_deadline(fields, str(rec.request["video_id"]), rid,
-                                                  who)
+            async with ProgressWriter(self.queue, rec.id) as progress:
+                resp = await self._answer_by_deadline(fields, str(rec.request["video_id"]),
+                                                      rid, who, progress)
             self.metrics.jobs.labels("done").inc()
             return "done", resp.model_dump(mode="json")
         except Exception as exc:
@@ -86,7 +89,8 @@ class JobsService:
             request_id_var.reset(token)
 
     async def _answer_by_deadline(self, fields: ReasonFields, video_id: str, rid: str,
-                                  who: Principal = ANONYMOUS) -> ReasonResponse:
+                                  who: Principal = ANONYMOUS,
+                                  progress: ProgressWriter | None = None) -> ReasonResponse:
         """The job's answer, or a 504 `job_timeout` once O3_JOB_TIMEOUT_S has passed
         (the work is cancelled, so its backend request is aborted too). Waiting for the
         tenant's inference quota counts against the deadline."""
@@ -96,7 +100,8 @@ class JobsService:
             async with deadline, self.quotas.inference(who.tenant, wait=True,
                                                        exempt=who.admin):
                 # a job waits for an inference slot; it is never refused with a 429
-                return await self.reason.answer(fields, video_id, rid, wait=True)
+                return await self.reason.answer(fields, video_id, rid, wait=True,
+                                                progress=progress)
         except TimeoutError as exc:
             if not deadline.expired():
                 raise  # some other timeout inside the work: mapped as usual

@@ -94,6 +94,9 @@ class ChatCompletionRequest(BaseModel):
     preamble: str | None = Field(None, min_length=1, max_length=MAX_PREAMBLE_CHARS)
     subtitles: str | None = Field(None, max_length=MAX_SUBTITLES_CHARS)
     video_subtitles: bool = False
+    strategy: Literal["auto", "uniform", "search"] = Field(
+        "auto", description="video_url requests: uniform frames or a grounded search "
+        "(runs inside the request; /v1/reason runs it as a job)")
 
 
 class ModelCard(BaseModel):

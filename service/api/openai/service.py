@@ -169,7 +169,8 @@ class ChatService:
                                 return_traces=True, protocol=req.protocol,
                                 system=system_text(req), instruction=req.instruction,
                                 preamble=req.preamble, subtitles=req.subtitles,
-                                video_subtitles=req.video_subtitles)
+                                video_subtitles=req.video_subtitles,
+                                strategy=req.strategy)
         except ValidationError as exc:  # e.g. the joined text parts are over 8,000 chars
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "messages"
@@ -236,6 +237,8 @@ class ChatService:
             return await self.reason.answer_image(fields, urls[0], rid, who)  # a still image
         times = frame_times(len(urls), req.frame_times, req.duration)
         source = frames_source_id(urls, times, who.tenant)
+        # the client chose the frames: nothing to search (uniform shares auto's key)
+        fields = fields.model_copy(update={"strategy": "uniform"})
         hit = await self.reason.cached(fields, source, rid)
         if hit is not None:
             return hit
@@ -306,7 +309,8 @@ def grounding(resp: ReasonResponse) -> dict[str, Any]:
     data = resp.model_dump(mode="json", include={"confidence", "abstained", "votes", "evidence",
                                                  "frames", "span", "random_tiny_model",
                                                  "answer_box",
-                                                 "defects", "cached", "video_id"})
+                                                 "defects", "cached", "video_id",
+                                                 "search"})
     data["model_revision"] = resp.model_revision
     data["protocol"] = resp.protocol
     return data

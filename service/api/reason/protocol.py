@@ -45,6 +45,23 @@ class FramesIn(BaseModel):
         "V-STAR frame choice (every int(video_fps/fps)-th frame)")
 
 
+class SearchIn(BaseModel):
+    """Knobs of `strategy=search` (docs/SEARCH.md); None = the server's setting."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chunk_s: float | None = Field(None, ge=2.0, le=600.0, description="seconds per scan chunk")
+    frames_per_chunk: int | None = Field(None, ge=1, le=64)
+    windows: int | None = Field(None, ge=1, le=8, description="windows zoomed into")
+    window_s: float | None = Field(None, ge=1.0, le=300.0)
+    zoom_frames: int | None = Field(None, ge=1, le=128)
+    context_frames: int | None = Field(None, ge=0, le=32)
+    concurrency: int | None = Field(None, ge=1, le=64,
+                                    description="at most O3_SEARCH_CONCURRENCY")
+    scan_samples: int | None = Field(None, ge=1, le=8)
+    keyframes_only: bool | None = None
+
+
 class ReasonFields(BaseModel):
     """Everything of a reason request except where the video comes from."""
 
@@ -79,6 +96,10 @@ class ReasonFields(BaseModel):
                                   description="SRT or WebVTT text; cues on screen at the "
                                   "fed frames go into the prompt")
     video_subtitles: bool = Field(False, description="use the video's own subtitle stream")
+    strategy: Literal["auto", "uniform", "search"] = Field(
+        "auto", description="uniform frames, or a grounded search (scan then zoom; always a "
+        "job); auto = search above O3_SEARCH_AUTO_MIN_DURATION_S")
+    search: SearchIn = Field(default_factory=SearchIn)
 
 
 class ReasonRequest(ReasonFields):
@@ -161,6 +182,39 @@ class UsageOut(BaseModel):
     verify: TokenCounts | None = Field(
         None, description="the verifier's scoring calls, summed (zero unless "
         "voting=confidence)")
+    scan: TokenCounts | None = Field(
+        None, description="a search's scan (chunk calls and their verification); "
+        "included in the totals")
+
+
+class ChunkOut(BaseModel):
+    start: float
+    end: float
+    score: float = Field(description="relevance in [0, 1] from the chunk's cited evidence")
+    cited: list[float]
+    failed: bool = False
+
+
+class WindowOut(BaseModel):
+    start: float
+    end: float
+    score: float
+
+
+class SearchOut(BaseModel):
+    """What a search did (strategy=search): the page's relevance strip, the CLI's table."""
+
+    chunk_s: float
+    frames_per_chunk: int
+    chunks: list[ChunkOut]
+    windows: list[WindowOut] = Field(description="best first; empty = no chunk scored")
+    scan_calls: int
+    scan_frames: int
+    zoom_frames: int
+    frames_decoded: int
+    frames_reused: int
+    keyframes_only: bool
+    scan_usage: TokenCounts
 
 
 class TraceEvidenceOut(BaseModel):
@@ -205,6 +259,7 @@ class ReasonResponse(BaseModel):
     cached: bool
     defects: list[str]
     traces: list[TraceOut] | None = None
+    search: SearchOut | None = Field(None, description="present when strategy=search ran")
 
 
 class JobAccepted(BaseModel):

@@ -21,7 +21,7 @@ from service.security.auth import ApiKeyRoute, principal
 from service.security.urlfetch import stream_video_url
 
 router = APIRouter(prefix="/v1", tags=["reason"], route_class=ApiKeyRoute)
-JSON_FIELDS = ("sampling", "frames")
+JSON_FIELDS = ("sampling", "frames", "search")
 
 REASON_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/ReasonRequest"}},

@@ -1,8 +1,10 @@
 """The reason service: a question about a stored video -> a ReasonResponse. No FastAPI.
 
-    cache lookup (no probe, no decode, no inference on a hit)
-      -> probe (limits) -> [defer to a job when long or async]
+    cache lookup (no decode, no inference on a hit)
+      -> probe (limits) -> [defer to a job when long, async, or a search]
       -> admission gate -> decode frames -> pipeline -> response -> cache store
+    strategy=search (explicit, or auto on a video over the threshold): the same
+      gate, then `reason.search` (scan, zoom, vote through the frame cache)
 
 Invariants:
 - The cache key covers the video sha256, the question, options, task, n, voting,
@@ -10,7 +12,10 @@ Invariants:
   protocol and overrides (system, instruction, preamble, subtitles), and the model id +
   revision: nothing that changes the result is left out. Prompt fields enter the key
   only when they differ from the default, so a default request's key is the same
-  whether or not a client spells the defaults out.
+  whether or not a client spells the defaults out. A search's key adds the strategy
+  and every search knob; a uniform key (explicit or auto on a short video) is exactly
+  the key it was before strategies existed. An `auto` lookup needs the duration: the
+  memoised probe (no decode) tells it.
 - Probing and decoding run in worker threads, never on the event loop.
 - A Redis failure only costs the cache (see `state.cache`).
 - A cache hit is answered without parsing the entry: entries are stored without the
@@ -46,6 +51,14 @@ from service.api.reason.params import (
     trained_policy,
 )
 from service.api.reason.protocol import ReasonFields, ReasonRequest, ReasonResponse
+from service.api.reason.search import (
+    OnProgress,
+    check_plan,
+    resolve_strategy,
+    run_search_response,
+    search_key_parts,
+    search_options,
+)
 from service.errors import ApiError
 from service.grounding.prompt import PromptSpec
 from service.grounding.subtitles import Cue
@@ -54,6 +67,7 @@ from service.grounding.voting import VotingMode
 from service.inference.backend import Backend, BackendError, SamplingParams
 from service.inference.checkpoint import TrainedFrames
 from service.inference.pipeline import Pipeline
+from service.inference.search.types import SearchOptions
 from service.inference.types import PipelineOptions, Verdict, WeightMode
 from service.observability.metrics import Metrics
 from service.security.auth import ANONYMOUS, Principal
@@ -61,7 +75,8 @@ from service.security.limits import InferenceGate
 from service.settings import Settings
 from service.state.cache import ResultCache, cache_key
 from service.video.frameset import FrameSet
-from service.video.policy import FramePolicy
+from service.video.policy import FramePolicy, fit_size
+from service.video.probe import VideoInfo
 
 # fields that differ per request: left out of a cached entry, spliced in on a hit
 PER_REQUEST_FIELDS = frozenset({"id", "request_id", "cached"})
@@ -147,7 +162,10 @@ class ReasonService:
             return None
         return self.model.frames
 
-    def key(self, f: ReasonFields, video_id: str, r: Resolved) -> str:
+    def key(self, f: ReasonFields, video_id: str, r: Resolved,
+            search: SearchOptions | None = None) -> str:
+        """The cache key; `search` given: the search's key (the uniform one plus the
+        strategy and every search knob), else exactly the uniform key."""
         parts: dict[str, Any] = {
             "video": video_id, "question": f.question, "options": f.options, "task": f.task,
             "n": r.n, "voting": f.voting, "weight_mode": f.weight_mode,
@@ -156,6 +174,8 @@ class ReasonService:
             "model": self.model.model_id, "revision": self.model.revision,
             "format": CACHE_FORMAT,
         }
+        if search is not None:
+            parts.update(search_key_parts(search))
         return cache_key(parts | prompt_key(f))
 
     def parse_json(self, body: bytes | bytearray) -> Parsed:
@@ -172,9 +192,10 @@ class ReasonService:
             return req, None
         try:
             resolved = self.resolve(req)
+            search = search_options(req, self.settings) if req.strategy == "search" else None
         except ApiError:  # raised again, in order, when the request is served
             return req, None
-        return req, self.key(req, req.video_id, resolved)
+        return req, self.key(req, req.video_id, resolved, search)
 
     # ---- the request --------------------------------------------------------------
     async def cached_body(self, f: ReasonFields, video_id: str, request_id: str,
@@ -184,6 +205,12 @@ class ReasonService:
         the request's cache key when the caller has it (`parse_json`)."""
         if self.settings.cache_ttl_s <= 0:
             return None
+        if f.strategy == "auto":  # the duration decides (a memoised probe)
+            info = await self.media.probe(video_id)
+            if resolve_strategy(f, info.duration, self.settings) == "search":
+                key = self.key(f, video_id, self.resolve(f), search_options(f, self.settings))
+        elif f.strategy == "search" and key is None:
+            key = self.key(f, video_id, self.resolve(f), search_options(f, self.settings))
         raw = await self.cache.get(key or self.key(f, video_id, self.resolve(f)))
         self.metrics.child(self.metrics.cache, "hit" if raw else "miss").inc()
         if not raw or not raw.startswith(b"{") or raw == b"{}":
@@ -202,17 +229,24 @@ class ReasonService:
         if f.async_:
             return True
         info = await self.media.probe(video_id)
+        if resolve_strategy(f, info.duration, self.settings) == "search":
+            check_plan(search_options(f, self.settings), info, self.settings)  # 400 now
+            return True  # a search is a job: its progress can be watched
         return info.duration > self.settings.sync_max_duration_s
 
     async def run(self, f: ReasonFields, video_id: str, request_id: str, *,
-                  wait: bool = False) -> ReasonResponse:
+                  wait: bool = False, progress: OnProgress | None = None) -> ReasonResponse:
         """Answer without consulting the cache first (the caller did); store the result.
-        `wait`: wait for an inference slot even when the queue is full (job workers)."""
+        `wait`: wait for an inference slot even when the queue is full (job workers).
+        `progress`: told each search step (a search only)."""
         r = self.resolve(f)
         start = time.perf_counter()
         t0 = time.perf_counter()
         info = await self.media.probe(video_id)
         probe_s = time.perf_counter() - t0
+        if resolve_strategy(f, info.duration, self.settings) == "search":
+            return await self._search(f, r, video_id, request_id, info, probe_s,
+                                      wait=wait, progress=progress)
         async with self.gate.slot(wait=wait):
             t0 = time.perf_counter()
             frames = await self.media.sample(video_id, info, r.policy)
@@ -230,16 +264,16 @@ class ReasonService:
         return resp
 
     async def remember(self, f: ReasonFields, video_id: str, r: Resolved,
-                       resp: ReasonResponse) -> None:
+                       resp: ReasonResponse, search: SearchOptions | None = None) -> None:
         """Store a computed response under its cache key (no-op when the cache is off)."""
         if self.settings.cache_ttl_s > 0:
             stored = resp.model_dump_json(exclude=set(PER_REQUEST_FIELDS)).encode()
-            await self.cache.set(self.key(f, video_id, r), stored)
+            await self.cache.set(self.key(f, video_id, r, search), stored)
 
     async def answer(self, f: ReasonFields, video_id: str, request_id: str, *,
-                     wait: bool = False) -> ReasonResponse:
+                     wait: bool = False, progress: OnProgress | None = None) -> ReasonResponse:
         return await self.cached(f, video_id, request_id) or await self.run(
-            f, video_id, request_id, wait=wait)
+            f, video_id, request_id, wait=wait, progress=progress)
 
     def options(self, f: ReasonFields, r: Resolved,
                 cues: tuple[Cue, ...] | None = None) -> PipelineOptions:
@@ -278,6 +312,27 @@ class ReasonService:
         except BackendError as exc:
             self.metrics.backend_errors.labels(exc.code).inc()
             raise
+
+    async def _search(self, f: ReasonFields, r: Resolved, video_id: str, request_id: str,
+                      info: VideoInfo, probe_s: float, *, wait: bool,
+                      progress: OnProgress | None) -> ReasonResponse:
+        """strategy=search: scan, zoom, vote (docs/SEARCH.md); frames via the frame cache."""
+        sopts = search_options(f, self.settings)
+        check_plan(sopts, info, self.settings)
+        fed = fit_size(*info.display_size, r.policy.min_pixels, r.policy.max_pixels)
+        source = self.media.frame_source(video_id, info, fed)
+        ids = {"response_id": _new_id(), "request_id": request_id, "video_id": video_id}
+        async with self.gate.slot(wait=wait):
+            try:
+                resp = await run_search_response(
+                    self.pipeline, source, f, self.options(f, r), sopts, ids=ids,
+                    random_tiny=self.model.random_tiny, probe_s=probe_s, on_progress=progress)
+            except BackendError as exc:
+                self.metrics.backend_errors.labels(exc.code).inc()
+                raise
+        self.metrics.observe_stages(resp.timings)
+        await self.remember(f, video_id, r, resp, sopts)
+        return resp
 
 
 def _new_id() -> str:
