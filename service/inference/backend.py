@@ -7,8 +7,10 @@ stand-in server through the real vLLM backend, or the honest double in
 
 Contract:
 - `sample` returns exactly `n` completions for ONE prompt, produced in one engine call
-  so the prompt (and its images) is prefilled once. Sampling parameters are always
-  explicit: a backend never falls back to the checkpoint's generation_config.
+  so the prompt (and its images) is prefilled once. The pipeline never asks a backend
+  for `n > 1` greedy samples (`SamplingParams.greedy`): it asks for one and repeats
+  it. Sampling parameters are always explicit: a backend never falls back to the
+  checkpoint's generation_config.
 - `score` returns one greedy completion (temperature 0) for a verification prompt,
   with the tokens that call used (`ScoreResult`), so a verdict's usage can count the
   verifier's N calls as well as the sampling call.
@@ -37,6 +39,16 @@ class SamplingParams:
     repetition_penalty: float = 1.0
     seed: int | None = None
 
+    @property
+    def greedy(self) -> bool:
+        """Temperature below vLLM's `_SAMPLING_EPS`: every sample is the same argmax
+        trace, so N samples are ONE call with n=1, reported N times (vLLM refuses
+        `n > 1` with greedy sampling)."""
+        return self.temperature < GREEDY_EPS
+
+
+GREEDY_EPS = 1e-5
+"""vLLM's `sampling_params._SAMPLING_EPS`: temperatures below it mean greedy decoding."""
 
 GREEDY = SamplingParams(temperature=0.0, top_p=1.0, top_k=-1, max_tokens=8)
 """What the verifier uses: one digit, deterministic."""

@@ -108,3 +108,6 @@ class Verdict:
     # `usage` is everything the request cost: usage_sampling + usage_verify
     usage_sampling: Usage = field(default_factory=Usage)  # the one sampling call (N traces)
     usage_verify: Usage = field(default_factory=Usage)  # the verifier's scoring calls, summed
+    # temperature 0 with n > 1: ONE greedy trace was sampled (and verified) and is
+    # reported n times; the vote's counts are n copies of that trace
+    greedy_repeated: bool = False

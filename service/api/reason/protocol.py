@@ -163,6 +163,10 @@ class ReasonResponse(BaseModel):
     usage: UsageOut
     cached: bool
     defects: list[str]
+    greedy_repeated: bool = Field(
+        False, description="temperature 0 with n > 1: ONE greedy trace was sampled and "
+        "verified, and is reported n times (every greedy sample is the same trace; vLLM "
+        "refuses n > 1 when greedy); the vote counts n copies of that trace")
     traces: list[TraceOut] | None = None
 
 
