@@ -41,14 +41,20 @@ class SamplingParams:
 
     @property
     def greedy(self) -> bool:
-        """Temperature below vLLM's `_SAMPLING_EPS`: every sample is the same argmax
-        trace, so N samples are ONE call with n=1, reported N times (vLLM refuses
-        `n > 1` with greedy sampling)."""
-        return self.temperature < GREEDY_EPS
+        """Temperature 0: every sample is the same argmax trace, so N samples are ONE
+        call with n=1, reported N times (vLLM refuses `n > 1` with greedy sampling)."""
+        return self.temperature <= 0.0
 
 
-GREEDY_EPS = 1e-5
-"""vLLM's `sampling_params._SAMPLING_EPS`: temperatures below it mean greedy decoding."""
+MIN_TEMPERATURE = 0.01
+"""vLLM's `sampling_params._MAX_TEMP`: it raises a temperature in (0, 0.01) to 0.01
+(smaller ones overflow the logits), so only exactly 0 is greedy. The gateway does the
+same for every backend (`clamp_temperature`)."""
+
+
+def clamp_temperature(temperature: float) -> float:
+    """0 stays 0 (greedy); (0, 0.01) becomes 0.01, as vLLM does."""
+    return 0.0 if temperature <= 0.0 else max(temperature, MIN_TEMPERATURE)
 
 GREEDY = SamplingParams(temperature=0.0, top_p=1.0, top_k=-1, max_tokens=8)
 """What the verifier uses: one digit, deterministic."""

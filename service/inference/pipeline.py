@@ -16,7 +16,7 @@ Invariants:
 - Abstention: when nothing is votable, or confidence < `opts.abstain_below`, the
   verdict abstains: `answer` and `span` are None and no evidence is reported; the
   vote table still shows what the candidates were.
-- Greedy N (`SamplingParams.greedy`, N > 1): the backend is asked for ONE sample
+- Greedy N (`SamplingParams.greedy`: temperature 0, N > 1): the backend is asked for ONE sample
   (vLLM refuses `n > 1` when greedy; every greedy sample is the same trace anyway),
   which is reported N times and verified once; `Verdict.greedy_repeated` says so, and
   the vote counts N copies of one trace. Usage counts what was computed (one sample,

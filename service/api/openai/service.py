@@ -42,7 +42,7 @@ from service.api.openai.protocol import (
 )
 from service.api.reason.convert import verdict_response
 from service.api.reason.protocol import FramesIn, ReasonFields, ReasonResponse, SamplingIn
-from service.api.reason.service import ReasonService
+from service.api.reason.service import ReasonService, image_limit_message
 from service.api.videos.service import VideosService
 from service.grounding.types import FrameSetMeta, TaskType
 from service.inference.images import ImageDataError, from_data_url
@@ -128,6 +128,9 @@ class ChatService:
         fields = self.fields(req, question)
         if len(videos) > 1 or (videos and images):
             raise _bad("send one video_url part, or image_url frames, not both")
+        if len(images) > self.settings.max_images:
+            raise _bad(image_limit_message(len(images), self.settings.max_images),
+                       "too_many_frames")
         if videos:
             resp = await self._video(videos[0], fields, request_id)
         elif images:

@@ -30,10 +30,12 @@ class SamplingIn(BaseModel):
 class FramesIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    num_frames: int | None = Field(None, ge=1, le=256, description="default from settings")
+    num_frames: int | None = Field(None, ge=1, le=256, description="default from settings; "
+                                   "at most the backend's image limit (O3_MAX_IMAGES)")
     fps: float | None = Field(None, gt=0.0, le=30.0, description="fixed rate instead of count")
-    min_pixels: int | None = Field(None, ge=784, le=1_000_000)
-    max_pixels: int | None = Field(None, ge=784, le=1_000_000)
+    min_pixels: int | None = Field(None, ge=3136, le=1_000_000,
+                                   description="at least 3,136 (Qwen2.5-VL's floor)")
+    max_pixels: int | None = Field(None, ge=3136, le=1_000_000)
 
 
 class ReasonFields(BaseModel):

@@ -36,7 +36,12 @@ from service.api.media import Media
 from service.api.reason.convert import verdict_response
 from service.api.reason.protocol import ReasonFields, ReasonRequest, ReasonResponse
 from service.grounding.types import TaskType
-from service.inference.backend import Backend, BackendError, SamplingParams
+from service.inference.backend import (
+    Backend,
+    BackendError,
+    SamplingParams,
+    clamp_temperature,
+)
 from service.inference.pipeline import Pipeline
 from service.inference.types import PipelineOptions, Verdict, VotingMode, WeightMode
 from service.observability.metrics import Metrics
@@ -70,6 +75,12 @@ class Resolved:
     policy: FramePolicy
 
 
+def image_limit_message(count: int, limit: int) -> str:
+    return (f"{count} frames exceed the backend's image limit of {limit} per prompt "
+            "(O3_MAX_IMAGES, vLLM's --limit-mm-per-prompt); send at most "
+            f"{limit}")
+
+
 class ReasonService:
     def __init__(self, *, settings: Settings, media: Media, cache: ResultCache,
                  backend: Backend, gate: InferenceGate, metrics: Metrics,
@@ -92,7 +103,7 @@ class ReasonService:
             raise ApiError(400, "n_too_large", f"n={n} exceeds the limit {s.max_n} (O3_MAX_N)",
                            param="n")
         sp = f.sampling
-        sampling = SamplingParams(sp.temperature, sp.top_p, sp.top_k,
+        sampling = SamplingParams(clamp_temperature(sp.temperature), sp.top_p, sp.top_k,
                                   sp.max_tokens or s.default_max_tokens,
                                   sp.repetition_penalty, sp.seed)
         return Resolved(n, sampling, self._policy(f))
@@ -110,7 +121,12 @@ class ReasonService:
         fps = fr.fps
         if num is None and fps is None:
             num, fps = s.default_num_frames, s.default_fps
-        return FramePolicy(num_frames=num, fps=fps, min_pixels=min_px, max_pixels=max_px)
+        if num is not None and num > s.max_images:
+            raise ApiError(400, "too_many_frames", image_limit_message(num, s.max_images),
+                           param="frames.num_frames")
+        # at a fixed fps the count is capped (thinned) at the backend's image limit
+        return FramePolicy(num_frames=num, fps=fps, min_pixels=min_px, max_pixels=max_px,
+                           max_frames=s.max_images)
 
     def key(self, f: ReasonFields, video_id: str, r: Resolved) -> str:
         parts: dict[str, Any] = {

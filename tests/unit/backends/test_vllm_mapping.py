@@ -35,10 +35,11 @@ def test_request_body_sends_every_sampling_field_and_n() -> None:
                               repetition_penalty=1.05, seed=None)
     body = request_body("m", PROMPT, ["data:a", "data:b", "data:c", "data:d"], 8, sampling)
     assert body["n"] == 8 and body["model"] == "m"
-    assert {k: body[k] for k in ("temperature", "top_p", "top_k", "max_tokens",
+    assert {k: body[k] for k in ("temperature", "top_p", "top_k", "max_completion_tokens",
                                  "repetition_penalty")} == {
-        "temperature": 0.7, "top_p": 0.9, "top_k": 20, "max_tokens": 77,
+        "temperature": 0.7, "top_p": 0.9, "top_k": 20, "max_completion_tokens": 77,
         "repetition_penalty": 1.05}
+    assert "max_tokens" not in body  # deprecated in vLLM in favour of max_completion_tokens
     assert "seed" in body and body["seed"] is None  # explicit even when unset
     user = body["messages"][1]["content"]
     urls = [p["image_url"]["url"] for p in user if p["type"] == "image_url"]
