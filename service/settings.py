@@ -73,8 +73,9 @@ class Settings(BaseSettings):
     vllm_jpeg_quality: int = Field(95, ge=50, le=100, description="JPEG quality when "
                                    "O3_VLLM_FRAME_FORMAT=jpeg")
     model_revision: str = Field(
-        "", description="revision in cache keys and responses; empty = vLLM's model root, "
-        "or a hash of a local checkpoint's weights")
+        "", description="vLLM backend: the weights' revision in cache keys and responses "
+        "(set it when weights change under one name); empty = vLLM's model root. A local "
+        "checkpoint's revision is always a hash of its config and weights")
 
     # ---- state --------------------------------------------------------------------
     redis_url: str = Field("", description="redis://...; empty = in-process cache and jobs")

@@ -12,6 +12,8 @@ video id, so a repeated request decodes no image and calls no backend.
 
 The assistant message content is the answer only (harnesses parse it);
 `reasoning_content` is the winning trace's think text; `grounding` carries the rest.
+`finish_reason` is that winning trace's: `length` when it was cut at the token limit;
+with no winner (abstained), `length` when every trace was cut, else `stop`.
 """
 
 from __future__ import annotations
@@ -41,7 +43,13 @@ from service.api.openai.protocol import (
     VideoUrlPart,
 )
 from service.api.reason.convert import verdict_response
-from service.api.reason.protocol import FramesIn, ReasonFields, ReasonResponse, SamplingIn
+from service.api.reason.protocol import (
+    FramesIn,
+    ReasonFields,
+    ReasonResponse,
+    SamplingIn,
+    TraceOut,
+)
 from service.api.reason.service import ReasonService, image_limit_message
 from service.api.videos.service import VideosService
 from service.grounding.types import FrameSetMeta, TaskType
@@ -124,6 +132,10 @@ class ChatService:
                             return_traces=True)
 
     async def complete(self, req: ChatCompletionRequest, request_id: str) -> ChatCompletion:
+        if req.response_format is not None and req.response_format.type != "text":
+            raise _bad(f"response_format {req.response_format.type!r} is not supported: the "
+                       "answer is the model's grounded text; use {\"type\": \"text\"}",
+                       "unsupported_response_format", "response_format")
         question, images, videos = split_messages(req)
         fields = self.fields(req, question)
         if len(videos) > 1 or (videos and images):
@@ -207,21 +219,35 @@ def to_frameset(urls: list[str], times: list[float], min_px: int, max_px: int) -
     return FrameSet(resized, meta)
 
 
-def winning_think(resp: ReasonResponse) -> str | None:
+def winning_trace(resp: ReasonResponse) -> TraceOut | None:
+    """The first trace that voted for the answer (its think is the reasoning shown)."""
     if not resp.traces or resp.answer is None:
         return None
     winner = next((v for v in resp.votes if v.answer == resp.answer), None)
     if winner is None or not winner.traces:
         return None
-    by_index = {t.index: t for t in resp.traces}
-    trace = by_index.get(winner.traces[0])
+    return {t.index: t for t in resp.traces}.get(winner.traces[0])
+
+
+def winning_think(resp: ReasonResponse) -> str | None:
+    trace = winning_trace(resp)
     return trace.think if trace else None
+
+
+def finish_reason(resp: ReasonResponse) -> str:
+    """The winning trace's finish reason; with none, `length` if every trace was cut."""
+    trace = winning_trace(resp)
+    if trace is not None:
+        return "length" if trace.finish_reason == "length" else "stop"
+    traces = resp.traces or []
+    return "length" if traces and all(t.finish_reason == "length" for t in traces) else "stop"
 
 
 def grounding(resp: ReasonResponse) -> dict[str, Any]:
     data = resp.model_dump(mode="json", include={"confidence", "abstained", "votes", "evidence",
                                                  "frames", "span", "random_tiny_model",
-                                                 "defects", "cached", "video_id"})
+                                                 "defects", "cached", "video_id",
+                                                 "greedy_repeated"})
     data["model_revision"] = resp.model_revision
     return data
 
@@ -231,7 +257,7 @@ def to_completion(resp: ReasonResponse) -> ChatCompletion:
     msg = AssistantMessage(content=resp.answer or "", reasoning_content=winning_think(resp))
     return ChatCompletion(
         id="chatcmpl-" + uuid.uuid4().hex, created=int(time.time()), model=resp.model,
-        choices=[Choice(message=msg, finish_reason="stop")],
+        choices=[Choice(message=msg, finish_reason=finish_reason(resp))],
         usage=Usage(prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
                     total_tokens=u.total_tokens),
         grounding=grounding(resp))
