@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from service.grounding.types import Prompt, TextPart
+from service.grounding.types import Prompt
 from service.inference.backend import SamplingParams
 from service.inference.doubles import ScriptedBackend
 from service.video.policy import fit_size
