@@ -165,8 +165,8 @@ def peak_memory(device: str) -> str:
 def report(r: dict[str, float], *, n: int, params: int, config: Any, device: str,
            bandwidth: float, max_tokens: int) -> None:
     context = int(r["prompt_tokens"] + max_tokens / 2)  # mean context during decoding
-    rows = {"1 x sample(n=%d)" % n: (r["shared_tokens"], r["shared_s"], n),
-            "%d x sample(n=1)" % n: (r["single_tokens"], r["single_s"], 1)}
+    rows = {f"1 x sample(n={n})": (r["shared_tokens"], r["shared_s"], n),
+            f"{n} x sample(n=1)": (r["single_tokens"], r["single_s"], 1)}
     print(f"\nprompt: {int(r['prompt_tokens'])} tokens; {max_tokens} new tokens per row; "
           f"peak memory {peak_memory(device)}")
     print(f"{'run':<18} {'tokens':>7} {'seconds':>8} {'tok/s':>8} {'floor tok/s':>12} "
