@@ -209,3 +209,31 @@ async def test_image_count_mismatch_is_a_bad_request_before_sending() -> None:
     with pytest.raises(BackendBadRequest, match="image"):
         await _backend(handler).sample(PROMPT, FRAMES[:2], 1, SamplingParams())
     assert handler.calls == 0
+
+
+# vLLM 0.32's own wordings (tests/conformance raises them with vLLM's code; copied here
+# so the parsing is also checked where the tier cannot run)
+VLLM_032_TOO_LONG = [
+    "This model's maximum context length is 2000 tokens. However, your prompt contains "
+    "2400 input tokens, which exceeds this limit even without any output tokens. Please "
+    "reduce the length of the input prompt. (parameter=input_tokens, value=2400)",
+    "Input length (2400) exceeds model's maximum context length (2000).",
+    "The decoder prompt (length 2400) is longer than the maximum model length of 2000. "
+    "Make sure that `max_model_len` is no smaller than the number of text tokens plus "
+    "multimodal tokens.",
+]
+
+
+@pytest.mark.parametrize("message", VLLM_032_TOO_LONG)
+def test_vllm_032_context_messages_give_frame_advice(message: str) -> None:
+    frames = [Image.new("RGB", (280, 280))] * 4  # 100 tokens each
+    error = map_error(400, _nested(message), frames, 100)
+    assert isinstance(error, PromptTooLong)
+    assert "needs 2400 tokens but the model allows 1900" in str(error)
+    assert "drop at least 4 of 4 frames" in str(error)
+
+
+def test_configured_revision_wins() -> None:
+    backend = VLLMHTTPBackend("http://vllm:8000", "m", revision="sha-abc123")
+    assert backend.revision == "sha-abc123"
+    assert VLLMHTTPBackend("http://vllm:8000", "m").revision == "m"  # before health()
