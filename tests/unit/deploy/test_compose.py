@@ -84,6 +84,8 @@ BROKEN_PROMISES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("not JSON", _set_flag("--limit-mm-per-prompt", "image=64")),
     # the 64-frame benchmark policy must fit the context
     ("--max-model-len 8192", _set_flag("--max-model-len", "8192")),
+    # `vllm serve` needs its model (the first positional argument)
+    ("the model is missing", lambda d: _svc(d, "vllm")["command"].pop(0)),
     # near-greedy generation_config would make N samples identical
     ("--generation-config", _drop_flag("--generation-config")),
     # vLLM must not be open to anyone on the network
