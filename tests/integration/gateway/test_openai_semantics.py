@@ -186,6 +186,31 @@ async def test_reasoning_effort_values(gateway: Gateway) -> None:
         assert (await c.post("/v1/chat/completions", json=bad)).status_code == 400
 
 
+def chat_variant_payload(frames: int) -> dict[str, Any]:
+    """lmms-eval's `openai_compatible_chat`: frames (qwen_vl_utils, 2 fps) where the task
+    puts the video, before the question; o3 branch: max_completion_tokens 5000, no
+    reasoning_effort."""
+    urls = [f"data:image/png;base64,{png_frame((56, 56), i)}" for i in range(frames)]
+    content: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": u}}
+                                     for u in urls]
+    content.append({"type": "text", "text": "Which colour? A. red B. blue"})
+    return {"messages": [{"role": "user", "content": content}], "model": MODEL,
+            "response_format": {"type": "text"}, "max_completion_tokens": 5000}
+
+
+async def test_lmms_eval_chat_variant(gateway: Gateway) -> None:
+    backend = ScriptedBackend([TRACE])
+    async with gateway(backend, max_images=10, default_num_frames=8) as c:
+        client = client_for(c)
+        resp = await client.chat.completions.create(**chat_variant_payload(10))
+        with pytest.raises(openai.BadRequestError) as err:  # a 33 s video at 2 fps, say
+            await client.chat.completions.create(**chat_variant_payload(11))
+    assert resp.choices[0].message.content == "A"
+    (call,) = sample_calls(backend)
+    assert (call.image_count, call.sampling.max_tokens) == (10, 5000)
+    assert err.value.code == "too_many_frames"
+
+
 def test_payload_shape_matches_lmms_eval() -> None:
     """Guards the replay itself: text part first, PNG frames after, the o3 branch swap."""
     plain = lmms_eval_payload("open-video", frames=2)
