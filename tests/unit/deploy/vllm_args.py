@@ -44,6 +44,11 @@ def prompt_tokens(frames: int, max_pixels: int) -> int:
     return frames * (max_pixels // TOKEN_PIXELS + LABEL_TOKENS) + PROMPT_MARGIN
 
 
+def image_limit(args: Sequence[str]) -> int | None:
+    """The image count of `--limit-mm-per-prompt` (None when absent or unreadable)."""
+    return _image_limit(args)[0]
+
+
 def _image_limit(args: Sequence[str]) -> tuple[int | None, str | None]:
     raw = flag_value(args, "--limit-mm-per-prompt")
     if raw is None:
