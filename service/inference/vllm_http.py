@@ -15,6 +15,11 @@ Owns the request we send and the mapping of what comes back:
   such a call with one n=1 request repeated n times (the pipeline never makes one).
 - `revision`: the configured one (O3_MODEL_REVISION), else vLLM's model `root` once
   `health()` ran, else the model name.
+- Refused here first, before any frame is encoded: once `health()` read the served
+  model's `max_model_len` from /v1/models, a prompt whose VISION tokens alone (one per
+  28x28 pixels of each frame: exact for Qwen2.5-VL) exceed it -> PromptTooLong with the
+  same advice vLLM's refusal would get. Never refuses what vLLM accepts (the text only
+  adds tokens).
 
 Failure model (what the caller sees, all `BackendError` subclasses):
 
@@ -104,6 +109,7 @@ class VLLMHTTPBackend:
         self._backoff = retry_backoff
         self._configured_revision = revision or None
         self._revision: str | None = None
+        self._max_model_len: int | None = None
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self._client = client or httpx.AsyncClient(timeout=timeout)
@@ -129,6 +135,7 @@ class VLLMHTTPBackend:
         if n < 1:
             raise BackendBadRequest(f"n must be >= 1, got {n}")
         calls = 1 if sampling.greedy else n
+        self._check_vision_tokens(images, sampling.max_tokens)
         urls = await asyncio.to_thread(_encode_all, list(images), self._format, self._quality)
         try:
             body = request_body(self._model, prompt, urls, calls, sampling)
@@ -173,7 +180,18 @@ class VLLMHTTPBackend:
             return BackendHealth(False, self._model, f"model not served; serving {sorted(served)}")
         root = served[self._model].get("root")
         self._revision = str(root) if root else self._model
+        length = served[self._model].get("max_model_len")
+        self._max_model_len = length if isinstance(length, int) and length > 0 else None
         return BackendHealth(True, self._model, f"vLLM at {self._base}")
+
+    def _check_vision_tokens(self, images: Sequence[Image.Image], max_tokens: int) -> None:
+        if not self._max_model_len or not images:
+            return
+        vision = sum(vision_tokens(im) for im in images)
+        if vision > self._max_model_len:
+            room = max(1, self._max_model_len - max_tokens)
+            raise PromptTooLong(too_long_advice(vision, room, len(images),
+                                                vision / len(images)))
 
     async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         """POST, retrying only failures that happened before anything was sent."""
@@ -194,6 +212,11 @@ class VLLMHTTPBackend:
                 raise BackendUnavailable(f"connection to vLLM at {self._base} failed "
                                          f"mid-request: {exc!r}") from exc
         raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def vision_tokens(image: Image.Image) -> int:
+    """Qwen2.5-VL's vision tokens for one frame (sides are multiples of 28 once resized)."""
+    return (image.width // 28) * (image.height // 28)
 
 
 def _api_root(base_url: str) -> str:

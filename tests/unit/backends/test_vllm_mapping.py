@@ -237,3 +237,29 @@ def test_configured_revision_wins() -> None:
     backend = VLLMHTTPBackend("http://vllm:8000", "m", revision="sha-abc123")
     assert backend.revision == "sha-abc123"
     assert VLLMHTTPBackend("http://vllm:8000", "m").revision == "m"  # before health()
+
+
+async def test_vision_tokens_over_the_context_are_refused_before_sending() -> None:
+    """Once /v1/models said max_model_len, a prompt whose frames alone exceed it is a
+    PromptTooLong before any frame is encoded or sent (vLLM would refuse it anyway)."""
+    posted: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/health":
+            return httpx.Response(200, json={})
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"data": [
+                {"id": "m", "root": "/models/m", "max_model_len": 1000}]})
+        posted.append(request)
+        return httpx.Response(200, json={"choices": [
+            {"index": 0, "message": {"content": "x"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        backend = VLLMHTTPBackend("http://vllm:8000", "m", client=client)
+        assert (await backend.health()).ok
+        await backend.sample(PROMPT, FRAMES, 1, SamplingParams(max_tokens=100))  # 480 fit
+        big = [Image.new("RGB", (448, 448))] * 4  # 256 vision tokens each: 1024 > 1000
+        with pytest.raises(PromptTooLong, match="drop at least 1 of 4 frames"):
+            await backend.sample(PROMPT, big, 1, SamplingParams(max_tokens=100))
+    assert len(posted) == 1
