@@ -21,6 +21,10 @@ whenever it is importable). Nothing here re-implements a vLLM check:
   (`TokenizeParams._token_len_check`), the server's `get_max_tokens`, and the engine's
   `InputProcessor._validate_prompt_len` (with P == L too): `{"ok": true, "messages": [...]}`.
 - `{"op": "fields"}` -> `{"ok": true, "fields": [...]}`: the request fields vLLM knows.
+- `{"op": "response", "texts": [...], "finish": [...], "usage": [P, C]}` -> the JSON of
+  vLLM's own `ChatCompletionResponse` with those choices (what our parser must read).
+- `{"op": "validate", "kind": "response"|"models", "body": {...}}` -> whether vLLM's
+  `ChatCompletionResponse` / `ModelList` accepts a body (the stand-in's answers).
 - `{"op": "version"}` -> `{"ok": true, "version": "0.32.0"}`.
 
 Invariants: never imported by the test process (run with `python -m`, with vLLM's
@@ -41,7 +45,13 @@ from vllm.config.multimodal import MultiModalConfig
 from vllm.engine.arg_utils import AsyncEngineArgs
 from vllm.entrypoints.cli.serve import ServeSubcommand
 from vllm.entrypoints.launchers.cli_args import validate_parsed_serve_args
-from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+from vllm.entrypoints.openai.chat_completion.protocol import (
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    ChatCompletionResponseChoice,
+    ChatMessage,
+)
+from vllm.entrypoints.serve.engine.protocol import ModelList, UsageInfo
 from vllm.entrypoints.serve.utils.api_utils import get_max_tokens
 from vllm.renderers.params import TokenizeParams
 from vllm.utils.argparse_utils import FlexibleArgumentParser
@@ -119,6 +129,24 @@ def too_long(req: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "messages": messages}
 
 
+def response(req: dict[str, Any]) -> dict[str, Any]:
+    choices = [ChatCompletionResponseChoice(index=i, message=ChatMessage(role="assistant",
+                                                                         content=text),
+                                            finish_reason=finish)
+               for i, (text, finish) in enumerate(zip(req["texts"], req["finish"], strict=True))]
+    prompt, completion = req["usage"]
+    usage = UsageInfo(prompt_tokens=prompt, completion_tokens=completion,
+                      total_tokens=prompt + completion)
+    body = ChatCompletionResponse(model="m", choices=choices, usage=usage)
+    return {"ok": True, "body": json.loads(body.model_dump_json())}
+
+
+def validate(req: dict[str, Any]) -> dict[str, Any]:
+    model = ChatCompletionResponse if req["kind"] == "response" else ModelList
+    model.model_validate(req["body"])
+    return {"ok": True}
+
+
 def answer(line: str) -> dict[str, Any]:
     req = json.loads(line)
     try:
@@ -126,7 +154,8 @@ def answer(line: str) -> dict[str, Any]:
             return {"ok": True, "version": importlib.metadata.version("vllm")}
         if req["op"] == "fields":
             return {"ok": True, "fields": sorted(ChatCompletionRequest.model_fields)}
-        ops = {"chat": chat, "args": args, "too_long": too_long}
+        ops = {"chat": chat, "args": args, "too_long": too_long, "response": response,
+               "validate": validate}
         return ops[req["op"]](req)
     except SystemExit as exc:  # argparse refuses by exiting
         return {"ok": False, "error": f"argument parser exited ({exc.code})"}
