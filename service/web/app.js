@@ -55,6 +55,16 @@ function setProgress(fraction, text) {
   $("progress-text").textContent = text;
 }
 
+// A visual clock of the wait for the answer (seconds since the upload ended). Not in the
+// live region: screen readers hear the status changes, not a tick every second.
+function startClock() {
+  const start = performance.now();
+  const show = () => { $("progress-elapsed").textContent = `${((performance.now() - start) / 1000).toFixed(0)}s`; };
+  show();
+  const timer = setInterval(show, 1000);
+  return () => { clearInterval(timer); };
+}
+
 function parseJson(text) {
   try { return JSON.parse(text); } catch (_) { return null; }
 }
@@ -125,9 +135,11 @@ async function ask(event) {
   if (!state.file) return showError("Choose a video first.");
   if (!$("question").value.trim()) return showError("Type a question.");
   $("ask").disabled = true;
+  let stopClock = () => {};
   try {
     const video = await uploadVideo(state.file);
-    setProgress(1, "Reasoning…");
+    setProgress(1, "Reasoning: sampling traces and voting…");
+    stopClock = startClock();
     const { status, data } = await api("POST", "v1/reason", reasonBody(video.id));
     const result = status === 202 ? await waitForJob(data) : data;
     render(result);
@@ -137,6 +149,7 @@ async function ask(event) {
     $("progress").hidden = true;
     showError(err.code ? `${err.message} (${err.code})` : err.message);
   } finally {
+    stopClock();
     $("ask").disabled = false;
   }
 }

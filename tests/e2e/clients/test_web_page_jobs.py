@@ -88,7 +88,7 @@ CONTRAST_JS = """(selectors) => {
 }"""
 TEXT = ["#ask", "h1", ".tagline", "label[for=question]", "#progress-text", "#server-status",
         "#answer", "#answer-meta", "#confidence", "#evidence-title", "th", "td", "summary",
-        "#file-name", ".label"]
+        "#file-name", ".label", "#progress-elapsed"]
 
 
 def test_long_rotated_video_goes_through_a_job(
@@ -112,6 +112,8 @@ def test_long_rotated_video_goes_through_a_job(
     assert polled and all("undefined" not in u for u in polled)
     assert page.text_content("#answer") == ANSWER
     assert "Done: answer" in (page.text_content("#progress-text") or "")
+    elapsed = page.text_content("#progress-elapsed") or ""
+    assert elapsed.endswith("s") and elapsed[:-1].isdigit()  # the wait's clock, kept at the end
     markers = page.query_selector_all(".marker")
     assert sorted(float(m.get_attribute("data-time")) for m in markers) == list(EVIDENCE_TIMES)
     page.wait_for_function("document.getElementById('video').readyState >= 1", timeout=20_000)
