@@ -16,7 +16,10 @@ min/max pixels, voting, frame encoding, stream). For each draw:
    must then map to our `PromptTooLong`), ignore none of their fields, and derive the
    sampling parameters we meant.
 
-`test_coverage` checks the counts (how many checked, 0 refused that we send).
+`test_coverage` checks the counts (how many checked, 0 refused that we send). The same
+for the OpenAI surface (`/v1/chat/completions` options: n, temperature, top_p, top_k,
+max_tokens, max_completion_tokens, repetition_penalty, seed, image count, stream,
+reasoning_effort): `test_chat_surface_refuses_first_and_sends_what_vllm_takes`.
 """
 
 from __future__ import annotations
@@ -118,7 +121,10 @@ def ours(raw: dict[str, Any]) -> tuple[ReasonFields, Any] | None:
 
 
 def frame_count(raw: dict[str, Any], policy: Any) -> int:
-    """How many frames the sampler may feed: the count, or up to the cap at a fixed fps."""
+    """How many frames the sampler may feed: the count, or up to the cap at a fixed fps
+    (image_url frames on the chat surface: as many as were sent)."""
+    if raw.get("count") is not None:
+        return int(raw["count"])
     if policy.num_frames is not None:
         return int(min(policy.num_frames, policy.max_frames))
     return int(policy.max_frames)
@@ -268,3 +274,72 @@ def test_every_prompt_too_long_form_maps_to_advice(vllm_probe: Probe) -> None:
         assert "the prompt needs" in str(error) and "drop at least" in str(error), str(error)
         COUNTS["too_long_forms"] += 1
     assert math.isclose(COUNTS["too_long_forms"], 4)
+
+
+# ---- the OpenAI surface: /v1/chat/completions options -> the same vLLM bodies ----------
+
+chat_options = st.fixed_dictionaries({
+    "n": st.one_of(st.none(), st.integers(-1, 70)),
+    "temperature": st.one_of(st.none(), st.just(0.0), st.floats(-0.5, 2.5)),
+    "top_p": st.one_of(st.none(), st.floats(-0.1, 1.2)),
+    "top_k": st.one_of(st.none(), st.integers(-3, 1200)),
+    "max_tokens": st.one_of(st.none(), st.integers(-1, 40000)),
+    "max_completion_tokens": st.one_of(st.none(), st.integers(-1, 40000)),
+    "repetition_penalty": st.one_of(st.none(), st.floats(-0.5, 2.5)),
+    "seed": st.one_of(st.none(), st.integers(-5, 2**31 + 5)),
+    "images": st.integers(1, 70),
+    "stream": st.booleans(),
+    "reasoning_effort": st.sampled_from([None, "medium", "high"]),
+})
+
+
+def ours_chat(raw: dict[str, Any]) -> tuple[ReasonFields, Any] | None:
+    """The OpenAI surface's validation and mapping (ChatCompletionRequest ->
+    ChatService.fields -> ReasonService.resolve), plus its image-count check."""
+    from service.api.openai.protocol import ChatCompletionRequest as OurRequest
+    from service.api.openai.service import ChatService
+
+    body = {k: v for k, v in raw.items() if k != "images" and v is not None}
+    try:
+        req = OurRequest.model_validate({"model": MODEL, "messages": [
+            {"role": "user", "content": "What?"}], **body})
+        if raw["images"] > SETTINGS.max_images:
+            return None  # ChatService.complete: 400 too_many_frames
+        fields = ChatService.fields(object.__new__(ChatService), req, "What?")
+        service = object.__new__(ReasonService)
+        service.settings = SETTINGS
+        return fields, service.resolve(fields)
+    except (ValidationError, ApiError):
+        return None
+
+
+@settings(max_examples=120, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(raw=chat_options)
+def test_chat_surface_refuses_first_and_sends_what_vllm_takes(vllm_probe: Probe,
+                                                              raw: dict[str, Any]) -> None:
+    COUNTS["chat_drawn"] += 1
+    mine = ours_chat(raw)
+    content: list[dict[str, Any]] = [{"type": "text", "text": "What?"}]
+    content += [{"type": "image_url", "image_url": {"url": TINY_PNG}}] * raw["images"]
+    naive = {k: v for k, v in raw.items() if k not in ("images", "stream") and v is not None}
+    answer = ask_chat(vllm_probe, {"model": MODEL, "messages": [
+        {"role": "user", "content": content}], **naive}, 1024)
+    if not answer["ok"] and not ("greedy sampling" in answer["error"] and mine is not None):
+        COUNTS["chat_vllm_refuses"] += 1
+        assert mine is None, f"vLLM refuses {raw} ({answer['error']}); the gateway did not"
+    if mine is None:
+        COUNTS["chat_gateway_refused"] += 1
+        return
+    fields, resolved = mine
+    frames = dict(raw, count=raw["images"], original=(320, 240), frame_format="png")
+    for i, body in enumerate(real_bodies(resolved, fields, frames)):
+        COUNTS["chat_real_bodies"] += 1
+        check_real_body(vllm_probe, body,
+                        resolved.n if i == 0 and not resolved.sampling.greedy else 1)
+
+
+def test_chat_coverage(vllm_probe: Probe) -> None:
+    print("chat conformance counts:", {k: v for k, v in COUNTS.items() if "chat" in k})
+    assert COUNTS["chat_drawn"] >= 100 and COUNTS["chat_real_bodies"] >= 20, dict(COUNTS)
+    assert COUNTS["chat_gateway_refused"] >= 20 and COUNTS["chat_vllm_refuses"] >= 10
