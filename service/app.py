@@ -84,7 +84,10 @@ def build_backend(settings: Settings) -> tuple[Backend, bool]:
         from service.inference.vllm_http import VLLMHTTPBackend
 
         return VLLMHTTPBackend(settings.vllm_url, settings.vllm_model,
-                               api_key=settings.vllm_api_key or None), False
+                               api_key=settings.vllm_api_key or None,
+                               frame_format=settings.vllm_frame_format,
+                               jpeg_quality=settings.vllm_jpeg_quality,
+                               revision=settings.model_revision or None), False
     from service.inference.local_hf import LocalHFBackend
 
     checkpoint = (Path(settings.checkpoint) if settings.checkpoint

@@ -20,6 +20,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_PIXELS = 4 * 28 * 28
+"""Qwen2.5-VL's smallest image (its processor's `min_pixels`, 3,136 = 4 patches of 28x28)."""
+
 PLACEHOLDER_KEYS = frozenset(
     {"changeme", "change-me", "secret", "password", "test", "apikey", "api-key", "xxx",
      "replace-me", "your-api-key", "sk-xxx", "example"}
@@ -66,6 +69,19 @@ class Settings(BaseSettings):
         0, ge=0, le=1024, description="CPU threads per gateway process for torch (local "
         "backend: intra- and inter-op pools); 0 = cores available / O3_WORKERS"
     )
+    max_images: int = Field(
+        64, ge=10, le=1024, description="images one model prompt may hold (frames or "
+        "image_url parts; 400 beyond): vLLM's --limit-mm-per-prompt image count "
+        "(compose: VLLM_MAX_IMAGES feeds both)")
+    vllm_frame_format: Literal["png", "jpeg"] = Field(
+        "png", description="how frames travel to vLLM: png = lossless (what the model "
+        "was trained on), jpeg = smaller bodies (bench/frame_encoding.py)")
+    vllm_jpeg_quality: int = Field(95, ge=50, le=100, description="JPEG quality when "
+                                   "O3_VLLM_FRAME_FORMAT=jpeg")
+    model_revision: str = Field(
+        "", description="vLLM backend: the weights' revision in cache keys and responses "
+        "(set it when weights change under one name); empty = vLLM's model root. A local "
+        "checkpoint's revision is always a hash of its config and weights")
 
     # ---- state --------------------------------------------------------------------
     redis_url: str = Field("", description="redis://...; empty = in-process cache and jobs")
@@ -138,9 +154,10 @@ class Settings(BaseSettings):
     default_num_frames: int = Field(16, ge=1, le=512)
     default_fps: float | None = Field(None, gt=0, description="fixed fps instead of count")
     default_min_pixels: int = Field(
-        4 * 28 * 28, ge=28 * 28, description="smallest frame (pixels) fed to the model; >= 784"
+        4 * 28 * 28, ge=MIN_PIXELS,
+        description="smallest frame (pixels) fed to the model; >= 3136 (Qwen2.5-VL's floor)"
     )
-    default_max_pixels: int = Field(128 * 28 * 28, gt=0)
+    default_max_pixels: int = Field(128 * 28 * 28, ge=MIN_PIXELS)
     default_max_tokens: int = Field(1024, ge=1)
 
     # ---- long videos: grounded search (docs/SEARCH.md) -----------------------------
@@ -192,6 +209,9 @@ class Settings(BaseSettings):
             raise ValueError("O3_DEFAULT_MIN_PIXELS must not exceed O3_DEFAULT_MAX_PIXELS")
         if self.default_n > self.max_n:
             raise ValueError("O3_DEFAULT_N must not exceed O3_MAX_N")
+        if self.default_num_frames > self.max_images:
+            raise ValueError("O3_DEFAULT_NUM_FRAMES must not exceed O3_MAX_IMAGES "
+                             "(the backend's image limit)")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("O3_REDIS_URL must start with redis://, rediss:// or unix://")
         return self

@@ -6,7 +6,8 @@ resumes: finished samples are not asked again, failed ones are retried) and writ
 `OUT/summary.json` and `OUT/report.md` (and plots for V-STAR), printing the report.
 `--report-only` rebuilds the report from the records without asking anything.
 Exit status: 0 done, 2 bad arguments or unreadable benchmark files, 3 some samples
-failed (the report is still written).
+failed (the report is still written), 130 interrupted (Ctrl-C: no traceback; what
+finished is saved and the same command resumes).
 """
 
 from __future__ import annotations
@@ -227,3 +228,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: what is saved is kept; say how to go on
+        return interrupted(args.out)
+
+
+def interrupted(out: Path) -> int:
+    """The Ctrl-C exit: no traceback, the resume hint, 130 (= 128 + SIGINT)."""
+    done = len(ResultStore(out / "records.jsonl").done_keys()) if out.exists() else 0
+    print(f"\ninterrupted: {done} finished sample(s) are saved in {out / 'records.jsonl'}; "
+          "run the same command again to resume (finished samples are not asked again)",
+          file=sys.stderr)
+    return 130

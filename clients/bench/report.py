@@ -79,7 +79,8 @@ def vstar_markdown(s: VStarSummary, *, judge: str, head: Sequence[str] = ()) -> 
 
 
 def vstar_plots(scored: Sequence[VStarScored], out: Path) -> list[str]:
-    """Judge-score distribution and tIoU / vIoU histograms; returns file names or why not."""
+    """Judge-score distribution and tIoU / vIoU histograms; returns the report lines that
+    link them (markdown images next to report.md), or why there are none."""
     plt = _pyplot()
     if plt is None:
         return ["(plots skipped: matplotlib is not installed)"]
@@ -96,7 +97,8 @@ def vstar_plots(scored: Sequence[VStarScored], out: Path) -> list[str]:
     fig.tight_layout()
     fig.savefig(out / "vstar_plots.png", dpi=100)
     plt.close(fig)
-    return ["vstar_plots.png"]
+    # a markdown image link, relative to report.md (written next to it)
+    return ["![V-STAR: judge scores, tIoU and vIoU per sample](vstar_plots.png)"]
 
 
 def _pyplot() -> Any:

@@ -1,8 +1,8 @@
 """`o3-reason VIDEO QUESTION`: the command line over the SDK (also `python -m clients`).
 
-Flow: upload the video (progress bar), ask, wait for the job if the server queued it
-(spinner with its status), then print the result (or JSON with `--json`) and write
-the evidence picture with `--annotate`.
+Flow: upload the video (progress bar), ask while a live spinner ticks the elapsed time
+(with the job's status if the server queued it), then print the result (or JSON with
+`--json`) and write the evidence picture with `--annotate`.
 
 Exit codes: 0 answered; 1 the server or the connection failed (message on stderr);
 2 bad arguments or a local file problem.
@@ -47,7 +47,9 @@ def _ask(ns: argparse.Namespace, err: Console) -> ReasonResult:
         Client(ns.server, ns.api_key, timeout=ns.timeout) as client,
         Progressor(err, enabled=show) as progress,
     ):
-        return client.reason(
+        if not Path(ns.video).is_file():  # a stored video's id: no upload, the wait starts now
+            progress.waiting()
+        result = client.reason(
             ns.video,
             ns.question,
             **kwargs,
@@ -55,6 +57,8 @@ def _ask(ns: argparse.Namespace, err: Console) -> ReasonResult:
             job_progress=progress.job,
             wait_timeout=ns.timeout,
         )
+        progress.done()
+        return result
 
 
 def _print(result: ReasonResult, ns: argparse.Namespace) -> None:

@@ -30,6 +30,9 @@ def answer_panel(result: ReasonResult) -> Panel:
     text.append(f"\ntask {result.task} · model {result.model or '?'}", style="dim")
     if result.random_tiny_model:
         text.append("\nRANDOM TINY MODEL (answers are noise)", style="bold yellow")
+    if result.greedy_repeated:
+        text.append("\ntemperature 0: ONE greedy trace, counted once per requested sample",
+                    style="yellow")
     return Panel(text, title="o3-reason", title_align="left", expand=False)
 
 

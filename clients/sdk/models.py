@@ -159,6 +159,7 @@ class ReasonResult(_Wire):
     usage: Usage = Field(default_factory=Usage)
     cached: bool = False
     defects: list[str] = Field(default_factory=list)
+    greedy_repeated: bool = False  # temperature 0: one trace sampled, reported n times
     traces: list[Trace] | None = None
     search: SearchInfo | None = None
 

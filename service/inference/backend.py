@@ -7,8 +7,10 @@ stand-in server through the real vLLM backend, or the honest double in
 
 Contract:
 - `sample` returns exactly `n` completions for ONE prompt, produced in one engine call
-  so the prompt (and its images) is prefilled once. Sampling parameters are always
-  explicit: a backend never falls back to the checkpoint's generation_config.
+  so the prompt (and its images) is prefilled once. The pipeline never asks a backend
+  for `n > 1` greedy samples (`SamplingParams.greedy`): it asks for one and repeats
+  it. Sampling parameters are always explicit: a backend never falls back to the
+  checkpoint's generation_config.
 - `score` returns one completion for a verification prompt, greedy (`GREEDY`) unless
   the caller passes `sampling` (the release's verifier scores with its generation
   settings), with the tokens that call used (`ScoreResult`), so a verdict's usage can
@@ -38,6 +40,22 @@ class SamplingParams:
     repetition_penalty: float = 1.0
     seed: int | None = None
 
+    @property
+    def greedy(self) -> bool:
+        """Temperature 0: every sample is the same argmax trace, so N samples are ONE
+        call with n=1, reported N times (vLLM refuses `n > 1` with greedy sampling)."""
+        return self.temperature <= 0.0
+
+
+MIN_TEMPERATURE = 0.01
+"""vLLM's `sampling_params._MAX_TEMP`: it raises a temperature in (0, 0.01) to 0.01
+(smaller ones overflow the logits), so only exactly 0 is greedy. The gateway does the
+same for every backend (`clamp_temperature`)."""
+
+
+def clamp_temperature(temperature: float) -> float:
+    """0 stays 0 (greedy); (0, 0.01) becomes 0.01, as vLLM does."""
+    return 0.0 if temperature <= 0.0 else max(temperature, MIN_TEMPERATURE)
 
 GREEDY = SamplingParams(temperature=0.0, top_p=1.0, top_k=-1, max_tokens=8)
 """What the verifier uses: one digit, deterministic."""

@@ -11,9 +11,12 @@ Owns:
 
 Invariants:
 - `revision` changes when config.json or the weights change: it is a sha256 over
-  config.json and the weights index (sharded checkpoints), or the whole weights file
-  when it is small (<= 64 MiB, e.g. the tiny model), or its safetensors header and
-  size otherwise (hashing 15 GB at start-up is not an option).
+  config.json, the weights index (sharded checkpoints) and every weights file: the
+  whole file when it is small (<= 64 MiB, e.g. the tiny model), else its size, its
+  safetensors header and 16 blocks of 64 KiB spread over the tensor data (hashing
+  15 GB at start-up is not an option; size + header alone stay the same when a
+  fine-tune changes values but not shapes, and any training step changes the values
+  everywhere).
 - `random_tiny_model` is true only for the UNTRAINED random build: the tiny marker
   (config key or marker file) without a `training_config.json` (which `training/`
   writes next to every checkpoint it trains, the tiny one included).
@@ -36,6 +39,7 @@ TINY_MARKER_FILE = "TINY_MODEL.txt"
 TRAINING_CONFIG_FILE = "training_config.json"
 PIXELS_PER_TOKEN = 28 * 28  # one merged Qwen2.5-VL vision token covers 28x28 pixels
 _SMALL_WEIGHTS = 64 * 1024 * 1024
+_SAMPLES, _SAMPLE_BYTES = 16, 64 * 1024  # blocks of a large weights file in its revision
 
 
 class CheckpointError(ValueError):
@@ -122,6 +126,13 @@ def _revision(root: Path) -> str:
     single = root / "model.safetensors"
     if index.is_file():
         digest.update(index.read_bytes())
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            shards = []
+        for shard in shards:
+            if (root / shard).is_file():
+                digest.update(_weights_fingerprint(root / shard))
     elif single.is_file():
         digest.update(_weights_fingerprint(single))
     return digest.hexdigest()[:16]
@@ -133,7 +144,13 @@ def _weights_fingerprint(weights: Path) -> bytes:
         return weights.read_bytes()
     with weights.open("rb") as fh:
         header_len = int.from_bytes(fh.read(8), "little")
-        return size.to_bytes(8, "little") + fh.read(min(header_len, _SMALL_WEIGHTS))
+        parts = [size.to_bytes(8, "little"), fh.read(min(header_len, _SMALL_WEIGHTS))]
+        start = 8 + header_len
+        step = max(1, (size - start) // _SAMPLES)
+        for i in range(_SAMPLES):
+            fh.seek(min(size - 1, start + i * step))
+            parts.append(fh.read(_SAMPLE_BYTES))
+        return b"".join(parts)
 
 
 def too_long_advice(

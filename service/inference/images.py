@@ -52,8 +52,8 @@ def to_data_url(image: Image.Image, *, fmt: str = "JPEG", quality: int = 90) -> 
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     if fmt == "JPEG":
         rgb.save(buf, format="JPEG", quality=quality)
-    else:
-        rgb.save(buf, format="PNG")
+    else:  # level 1: ~4x faster than the default 6 for ~8% more bytes (bench/frame_encoding)
+        rgb.save(buf, format="PNG", compress_level=1)
     payload = base64.b64encode(buf.getvalue()).decode("ascii")
     return f"data:{_FORMATS[fmt]};base64,{payload}"
 

@@ -23,6 +23,11 @@ Invariants:
 - Abstention: when nothing is votable, or confidence < `opts.abstain_below`, the
   verdict abstains: `answer` and `span` are None and no evidence is reported; the
   vote table still shows what the candidates were.
+- Greedy N (`SamplingParams.greedy`: temperature 0, N > 1): the backend is asked for ONE sample
+  (vLLM refuses `n > 1` when greedy; every greedy sample is the same trace anyway),
+  which is reported N times and verified once; `Verdict.greedy_repeated` says so, and
+  the vote counts N copies of one trace. Usage counts what was computed (one sample,
+  one verification).
 - `timings` covers backend (sampling), parse, verify and vote (vote + evidence
   merge). `usage` is everything the request cost: the sampling call plus every
   scoring call (`usage == usage_sampling + usage_verify`, both reported apart).
@@ -97,23 +102,34 @@ class Pipeline:
     ) -> Verdict:
         kind = detect_task(question, options, task)
         timings = StageTimings()
+        repeated = opts.sampling.greedy and opts.n > 1
         sample = await self._sample(frames, question, kind, options, opts, timings)
         n_options = _n_options(question, options, kind)
         with _timed(timings, "parse"):
             parsed = self._parse(sample, frames, kind, n_options)
         if opts.weight_mode is WeightMode.RELEASED:
+            if repeated:  # the release scores every copy of the greedy trace
+                sample = SampleResult(sample.completions[:1] * opts.n, sample.usage)
+                parsed = parsed[:1] * opts.n
             checks, outcome = await self._released(
                 sample, frames, question, options, kind, n_options, opts, timings)
+            verify_usage = sum((c.usage for c in checks), Usage())
         else:
             scorer_q = format_question(question, options)
-            checks = await self._verify(frames, scorer_q, parsed, opts, timings)
+            checks = await self._verify(frames, scorer_q, parsed[:1] if repeated else parsed,
+                                        opts, timings)
+            verify_usage = sum((c.usage for c in checks), Usage())
+            if repeated:  # one greedy trace, verified once, stands for n
+                sample = SampleResult(sample.completions[:1] * opts.n, sample.usage)
+                parsed, checks = parsed[:1] * opts.n, checks * opts.n
             with _timed(timings, "vote"):
                 outcome = self._vote(parsed, checks, kind, opts)
         with _timed(timings, "vote"):
             abstain = outcome.winner is None or outcome.confidence < opts.abstain_below
             evidence = () if abstain else self._evidence(parsed, outcome, frames)
         return self._verdict(
-            kind, outcome, abstain, evidence, sample, parsed, checks, timings, opts
+            kind, outcome, abstain, evidence, sample, parsed, checks, timings, opts,
+            verify_usage, repeated,
         )
 
     @staticmethod
@@ -170,8 +186,9 @@ class Pipeline:
         timings: StageTimings,
     ) -> SampleResult:
         prompt = frames_prompt(frames, question, kind, options, opts)
+        calls = 1 if opts.sampling.greedy else opts.n
         with _timed(timings, "backend"):
-            return await self.backend.sample(prompt, frames.frames, opts.n, opts.sampling)
+            return await self.backend.sample(prompt, frames.frames, calls, opts.sampling)
 
     @staticmethod
     def _parse(
@@ -226,8 +243,9 @@ class Pipeline:
         checks: Sequence[TraceVerification],
         timings: StageTimings,
         opts: PipelineOptions,
+        verify_usage: Usage,
+        repeated: bool,
     ) -> Verdict:
-        verify_usage = sum((c.usage for c in checks), Usage())
         return Verdict(
             answer=None if abstain else outcome.winner,
             confidence=outcome.confidence,
@@ -245,6 +263,7 @@ class Pipeline:
             usage_sampling=sample.usage,
             usage_verify=verify_usage,
             protocol=str(opts.prompt.protocol),
+            greedy_repeated=repeated,
         )
 
 

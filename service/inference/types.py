@@ -98,3 +98,6 @@ class Verdict:
     usage_sampling: Usage = field(default_factory=Usage)  # the one sampling call (N traces)
     usage_verify: Usage = field(default_factory=Usage)  # the verifier's scoring calls, summed
     protocol: str = "rl"            # the prompt protocol that ran
+    # temperature 0 with n > 1: ONE greedy trace was sampled (and verified) and is
+    # reported n times; the vote's counts are n copies of that trace
+    greedy_repeated: bool = False

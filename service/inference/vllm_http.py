@@ -2,18 +2,35 @@
 
 Owns the request we send and the mapping of what comes back:
 - ONE `POST /v1/chat/completions` per `sample` call with `n=N`, so vLLM prefills the
-  prompt and its images once and shares it (prefix caching). Frames travel as JPEG
-  `data:` URLs in `image_url` parts interleaved with their labels in ONE user message
-  (`service.grounding.prompt.to_openai_messages`); JPEG encoding runs off the loop.
-- temperature, top_p, top_k, max_tokens, repetition_penalty and seed are in EVERY
-  request body (the checkpoint's generation_config may be near-greedy: SPEC 4.1, 7).
+  prompt and its images once and shares it (prefix caching). Frames travel as PNG
+  (lossless, the default: what the model was trained on) or JPEG `data:` URLs
+  (`frame_format`, `jpeg_quality`; bench/frame_encoding.py measured the choice) in
+  `image_url` parts interleaved with their labels in ONE user message
+  (`service.grounding.prompt.to_openai_messages`); encoding runs off the loop.
+- temperature, top_p, top_k, max_completion_tokens (vLLM deprecates `max_tokens`),
+  repetition_penalty and seed are in EVERY request body (the checkpoint's
+  generation_config may be near-greedy: SPEC 4.1, 7). Every field is one vLLM's
+  `ChatCompletionRequest` knows (tests/conformance checks it with vLLM's own code).
+- `n > 1` is never sent with a greedy temperature (vLLM refuses it): `sample` answers
+  such a call with one n=1 request repeated n times (the pipeline never makes one).
+- `revision`: the configured one (O3_MODEL_REVISION), else vLLM's model `root` once
+  `health()` ran, else the model name.
+- Refused here first, before any frame is encoded: once `health()` read the served
+  model's `max_model_len` from /v1/models, a prompt whose VISION tokens alone (one per
+  28x28 pixels of each frame: exact for Qwen2.5-VL) exceed it -> PromptTooLong with the
+  same advice vLLM's refusal would get. Never refuses what vLLM accepts (the text only
+  adds tokens).
 
 Failure model (what the caller sees, all `BackendError` subclasses):
 
     connect refused / connect timeout -> retried (nothing was sent), then BackendUnavailable
     read / write / pool timeout       -> BackendTimeout            (never retried)
     connection dropped mid-request    -> BackendUnavailable        (never retried)
-    400 "maximum context length" ...  -> PromptTooLong, with how many frames/pixels to drop
+    400 context-length messages       -> PromptTooLong, with how many frames/pixels to drop
+      (every form vLLM 0.32 words it in: "maximum context length is L tokens. However,
+      your prompt contains P input tokens / C characters", "Input length (P) exceeds
+      model's maximum context length (L)", "The decoder prompt (length P) is longer
+      than the maximum model length of L")
     other 400 / 422                   -> BackendBadRequest
     401 / 403 / 404 / 5xx             -> BackendUnavailable
     408 / 504                         -> BackendTimeout
@@ -61,7 +78,8 @@ _CONTEXT = re.compile(
     r"exceeds limit of)\s*\(?(\d+)", re.I)
 _PROMPT = re.compile(
     r"(\d+) (?:tokens )?in the messages|total length (\d+)|prompt \((\d+) tokens\)|"
-    r"(?:has|with) (\d+) input tokens|prompt \(length (\d+)\)", re.I)
+    r"(?:has|with) (\d+) input tokens|prompt \(length (\d+)\)|"
+    r"contains (?:at least )?(\d+) input tokens|input length \((\d+)\)", re.I)
 _COMPLETION = re.compile(r"(\d+) in the completion", re.I)
 
 
@@ -76,17 +94,22 @@ class VLLMHTTPBackend:
         api_key: str | None = None,
         connect_timeout: float = 5,
         read_timeout: float = 600,
-        jpeg_quality: int = 90,
+        frame_format: str = "png",
+        jpeg_quality: int = 95,
+        revision: str | None = None,
         client: httpx.AsyncClient | None = None,
         connect_retries: int = 2,
         retry_backoff: float = 0.25,
     ) -> None:
         self._base = _api_root(base_url)
         self._model = model
+        self._format = frame_format.upper()
         self._quality = jpeg_quality
         self._retries = max(0, connect_retries)
         self._backoff = retry_backoff
+        self._configured_revision = revision or None
         self._revision: str | None = None
+        self._max_model_len: int | None = None
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self._client = client or httpx.AsyncClient(timeout=timeout)
@@ -98,8 +121,9 @@ class VLLMHTTPBackend:
 
     @property
     def revision(self) -> str:
-        """The served model's `root` from /v1/models once `health()` ran, else its name."""
-        return self._revision or self._model
+        """The configured revision, else the served model's `root` from /v1/models once
+        `health()` ran, else its name."""
+        return self._configured_revision or self._revision or self._model
 
     async def sample(
         self,
@@ -110,15 +134,20 @@ class VLLMHTTPBackend:
     ) -> SampleResult:
         if n < 1:
             raise BackendBadRequest(f"n must be >= 1, got {n}")
-        urls = await asyncio.to_thread(_encode_all, list(images), self._quality)
+        calls = 1 if sampling.greedy else n
+        self._check_vision_tokens(images, sampling.max_tokens)
+        urls = await asyncio.to_thread(_encode_all, list(images), self._format, self._quality)
         try:
-            body = request_body(self._model, prompt, urls, n, sampling)
+            body = request_body(self._model, prompt, urls, calls, sampling)
         except ValueError as exc:  # image slots and images disagree
             raise BackendBadRequest(str(exc)) from exc
         response = await self._post("/v1/chat/completions", body)
         if response.status_code != 200:
             raise map_error(response.status_code, response.text, images, sampling.max_tokens)
-        return parse_completions(_json(response), n)
+        result = parse_completions(_json(response), calls)
+        if calls == n:
+            return result
+        return SampleResult(result.completions * n, result.usage)
 
     async def score(
         self,
@@ -158,7 +187,18 @@ class VLLMHTTPBackend:
             return BackendHealth(False, self._model, f"model not served; serving {sorted(served)}")
         root = served[self._model].get("root")
         self._revision = str(root) if root else self._model
+        length = served[self._model].get("max_model_len")
+        self._max_model_len = length if isinstance(length, int) and length > 0 else None
         return BackendHealth(True, self._model, f"vLLM at {self._base}")
+
+    def _check_vision_tokens(self, images: Sequence[Image.Image], max_tokens: int) -> None:
+        if not self._max_model_len or not images:
+            return
+        vision = sum(vision_tokens(im) for im in images)
+        if vision > self._max_model_len:
+            room = max(1, self._max_model_len - max_tokens)
+            raise PromptTooLong(too_long_advice(vision, room, len(images),
+                                                vision / len(images)))
 
     async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         """POST, retrying only failures that happened before anything was sent."""
@@ -181,14 +221,19 @@ class VLLMHTTPBackend:
         raise AssertionError("unreachable")  # the loop returns or raises
 
 
+def vision_tokens(image: Image.Image) -> int:
+    """Qwen2.5-VL's vision tokens for one frame (sides are multiples of 28 once resized)."""
+    return (image.width // 28) * (image.height // 28)
+
+
 def _api_root(base_url: str) -> str:
     """Accept `http://host:8000` or `http://host:8000/v1`; keep the server root."""
     root = base_url.rstrip("/")
     return root[: -len("/v1")] if root.endswith("/v1") else root
 
 
-def _encode_all(images: list[Image.Image], quality: int) -> list[str]:
-    return [to_data_url(im, fmt="JPEG", quality=quality) for im in images]
+def _encode_all(images: list[Image.Image], fmt: str, quality: int) -> list[str]:
+    return [to_data_url(im, fmt=fmt, quality=quality) for im in images]
 
 
 def request_body(
@@ -202,7 +247,7 @@ def request_body(
         "temperature": sampling.temperature,
         "top_p": sampling.top_p,
         "top_k": sampling.top_k,
-        "max_tokens": sampling.max_tokens,
+        "max_completion_tokens": sampling.max_tokens,
         "repetition_penalty": sampling.repetition_penalty,
         "seed": sampling.seed,
         "stream": False,

@@ -48,9 +48,21 @@ function showError(message) {
 }
 
 function setProgress(fraction, text) {
+  const percent = Math.round(Math.max(0, Math.min(1, fraction)) * 100);
   $("progress").hidden = false;
-  $("progress-fill").style.width = `${Math.round(Math.max(0, Math.min(1, fraction)) * 100)}%`;
+  $("progress-fill").style.width = `${percent}%`;
+  $("progress-bar").setAttribute("aria-valuenow", String(percent));
   $("progress-text").textContent = text;
+}
+
+// A visual clock of the wait for the answer (seconds since the upload ended). Not in the
+// live region: screen readers hear the status changes, not a tick every second.
+function startClock() {
+  const start = performance.now();
+  const show = () => { $("progress-elapsed").textContent = `${((performance.now() - start) / 1000).toFixed(0)}s`; };
+  show();
+  const timer = setInterval(show, 1000);
+  return () => { clearInterval(timer); };
 }
 
 function parseJson(text) {
@@ -88,18 +100,25 @@ async function api(method, path, body) {
   return { status: resp.status, data };
 }
 
-async function waitForJob(job) {
+// A 202 answer ({job_id, status: "queued"}; long videos, async): poll the job until it
+// ends, saying what it is doing and for how long. A job record's id field is `id`.
+async function waitForJob(accepted) {
+  const id = accepted.job_id;
+  if (!id) throw new Error("the server answered 202 without a job_id");
   const start = performance.now();
+  let job = { id, status: accepted.status || "queued" };
   for (;;) {
     const waited = ((performance.now() - start) / 1000).toFixed(0);
     const p = job.status === "running" && job.progress;  // a search reports its scan
+    const label = p ? `Searching the video: ${p.stage} ${p.chunks_scanned}/${p.chunks_total} chunks`
+      : job.status === "running" ? "Reasoning (long video, as a job)" : "Waiting in the job queue";
     setProgress(p ? 0.3 + 0.6 * p.chunks_scanned / Math.max(1, p.chunks_total) : job.status === "running" ? 0.6 : 0.3,
-      `Job ${job.status}… ${waited}s` + (p ? ` · ${p.stage} ${p.chunks_scanned}/${p.chunks_total} chunks` : ""));
+      `${label}… ${waited}s · job ${id}`);
     if (job.status === "done") return job.result;
     if (job.status === "failed") throw new ApiError(500, { error: job.error });
     if (job.status === "cancelled") throw new Error("the job was cancelled");
     await new Promise((r) => setTimeout(r, POLL_MS));
-    job = (await api("GET", `v1/jobs/${encodeURIComponent(job.id || job.job_id)}`)).data;  // a 202 names it job_id
+    job = (await api("GET", `v1/jobs/${encodeURIComponent(id)}`)).data;
   }
 }
 
@@ -120,17 +139,21 @@ async function ask(event) {
   if (!state.file) return showError("Choose a video first.");
   if (!$("question").value.trim()) return showError("Type a question.");
   $("ask").disabled = true;
+  let stopClock = () => {};
   try {
     const video = await uploadVideo(state.file);
-    setProgress(1, "Reasoning…");
+    setProgress(1, "Reasoning: sampling traces and voting…");
+    stopClock = startClock();
     const { status, data } = await api("POST", "v1/reason", reasonBody(video.id));
     const result = status === 202 ? await waitForJob(data) : data;
-    setProgress(1, `Done in ${(result.timings && result.timings.total || 0).toFixed(1)}s`);
     render(result);
+    const answer = result.answer === null ? "no answer" : `answer: ${result.answer}`;
+    setProgress(1, `Done: ${answer} (${Math.round(result.confidence * 100)}% confidence)`);
   } catch (err) {
     $("progress").hidden = true;
     showError(err.code ? `${err.message} (${err.code})` : err.message);
   } finally {
+    stopClock();
     $("ask").disabled = false;
   }
 }
@@ -144,6 +167,7 @@ function render(result) {
   $("answer-meta").textContent = metaLine(result);
   $("confidence").textContent = `${Math.round(result.confidence * 100)}%`;
   $("confidence-fill").style.width = `${Math.round(result.confidence * 100)}%`;
+  $("confidence-bar").setAttribute("aria-valuenow", String(Math.round(result.confidence * 100)));
   const video = $("video");
   if (video.src !== state.objectUrl) video.src = state.objectUrl;
   renderTimeline(result);

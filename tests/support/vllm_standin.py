@@ -2,18 +2,27 @@
 OpenAI chat API that `service.inference.vllm_http` uses. FOR TESTS ONLY.
 
 Routes: `POST /v1/chat/completions` (`n`, text + `image_url` data-URL parts,
-temperature/top_p/top_k/max_tokens/repetition_penalty/seed, `usage`, vLLM-style
-error bodies), `GET /v1/models`, `GET /health`.
+temperature/top_p/top_k/max_completion_tokens (or max_tokens)/repetition_penalty/seed,
+`usage`, vLLM-style error bodies), `GET /v1/models`, `GET /health`.
 
 It is backed by ANY `Backend`: the `LocalHFBackend` on the tiny checkpoint (a real
 model, random text) or `ScriptedBackend` (replays given completions). It rebuilds our
 neutral `Prompt` from the incoming messages, so the backend sees what vLLM would.
 
-Like vLLM it:
-- checks `model`, the bearer key (when given) and the context length: with a backend
-  that can count prompt tokens (`LocalHFBackend.count_prompt_tokens`) a request whose
-  prompt + max_tokens exceeds `max_model_len` gets vLLM's 400 "maximum context length"
-  message, with the numbers;
+At least as strict as vLLM 0.32 (tests/conformance ran vLLM's own code to find out
+what it refuses; the stand-in answers with the same words):
+- `model`, the bearer key (when given);
+- unknown body fields: REFUSED (vLLM ignores them silently, which would hide a field we
+  send to no effect; `KNOWN_FIELDS` are all fields vLLM knows);
+- sampling ranges and greedy `n`: `n > 1` with temperature 0 is refused ("n must be 1
+  when using greedy sampling"); a temperature in (0, 0.01) is raised to 0.01;
+- the image count: more than `max_images` (vLLM's `--limit-mm-per-prompt`, default 64
+  as in docker-compose.yml) is refused ("At most 64 image(s) ...");
+- the context length: with a backend that can count prompt tokens
+  (`LocalHFBackend.count_prompt_tokens`), a prompt longer than `max_model_len` gets
+  vLLM's 400 "maximum context length ... your prompt contains P input tokens"; one that
+  fits gets `max_tokens` clamped to the room left, as vLLM 0.32 does (it no longer
+  refuses prompt + max_tokens > max_model_len);
 - aborts the generation when the client disconnects (and records it).
 
 Use in tests (other areas too):
@@ -41,6 +50,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import socket
 import threading
@@ -149,37 +159,93 @@ def _parts(content: Any, images: list[Image.Image]) -> list[PromptPart]:
     return out
 
 
-def sampling_from_body(body: dict[str, Any]) -> SamplingParams:
-    """vLLM's defaults for fields a client leaves out (ours never does)."""
-    try:
-        seed = body.get("seed")
-        return SamplingParams(
-            temperature=float(body.get("temperature", 1.0)),
-            top_p=float(body.get("top_p", 1.0)),
-            top_k=int(body.get("top_k", -1)),
-            max_tokens=int(body.get("max_tokens") or 16),
-            repetition_penalty=float(body.get("repetition_penalty", 1.0)),
-            seed=None if seed is None else int(seed),
-        )
-    except (TypeError, ValueError) as exc:
-        raise _Refusal(400, f"invalid sampling field: {exc}") from exc
+KNOWN_FIELDS = frozenset({
+    "model", "messages", "n", "temperature", "top_p", "top_k", "max_tokens",
+    "max_completion_tokens", "repetition_penalty", "seed", "stream", "stream_options",
+})
+"""Body fields the stand-in takes (all of them fields of vLLM's ChatCompletionRequest:
+tests/conformance checks it). vLLM silently IGNORES a field it does not know; the
+stand-in refuses it, so a field we send that would have no effect fails our tests."""
+MAX_TEMP = 0.01  # vLLM raises a temperature in (0, 0.01) to this (`_MAX_TEMP`)
+
+
+def _number(body: dict[str, Any], name: str, default: Any, kind: type) -> Any:
+    value = body.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            kind is int and not isinstance(value, int)):
+        raise _Refusal(400, f"{name} must be a {kind.__name__}, got {value!r}")
+    return kind(value)
+
+
+def _check_ranges(n: int, sp: SamplingParams) -> None:
+    """vLLM 0.32's SamplingParams._verify_args / _verify_greedy_sampling, same words."""
+    if n < 1:
+        raise _Refusal(400, f"n must be at least 1, got {n}.")
+    if not 0.0 <= sp.temperature <= 2.0:
+        raise _Refusal(400, f"temperature must be in [0, 2], got {sp.temperature}.")
+    if not 0.0 < sp.top_p <= 1.0:
+        raise _Refusal(400, f"top_p must be in (0, 1], got {sp.top_p}.")
+    if sp.top_k < -1:
+        raise _Refusal(400, f"top_k must be 0 (disable), or at least 1, got {sp.top_k}.")
+    if sp.repetition_penalty <= 0.0:
+        raise _Refusal(400, "repetition_penalty must be greater than zero, got "
+                            f"{sp.repetition_penalty}.")
+    if sp.max_tokens < 1:
+        raise _Refusal(400, f"max_tokens must be at least 1, got {sp.max_tokens}.")
+    if sp.temperature == 0.0 and n > 1:
+        raise _Refusal(400, f"n must be 1 when using greedy sampling, got {n}.")
+
+
+def sampling_from_body(body: dict[str, Any], max_tokens_default: int = 16) -> SamplingParams:
+    """vLLM's reading of the sampling fields (its defaults where a client leaves one out;
+    `max_completion_tokens` before the deprecated `max_tokens`)."""
+    unknown = sorted(set(body) - KNOWN_FIELDS)
+    if unknown:
+        raise _Refusal(400, f"unknown request fields {unknown}: vLLM would silently ignore "
+                            "them (the stand-in refuses)")
+    temperature = _number(body, "temperature", 1.0, float)
+    if 0.0 < temperature < MAX_TEMP:
+        temperature = MAX_TEMP
+    mct = _number(body, "max_completion_tokens", None, int)
+    seed = _number(body, "seed", None, int)
+    sp = SamplingParams(
+        temperature=temperature,
+        top_p=_number(body, "top_p", 1.0, float),
+        top_k=_number(body, "top_k", -1, int),
+        max_tokens=mct if mct is not None else _number(body, "max_tokens", max_tokens_default,
+                                                       int),
+        repetition_penalty=_number(body, "repetition_penalty", 1.0, float),
+        seed=None if seed == -1 else seed,
+    )
+    _check_ranges(_number(body, "n", 1, int), sp)
+    return sp
 
 
 def _context_check(
     backend: Backend, prompt: Prompt, images: list[Image.Image], max_tokens: int,
     max_model_len: int | None,
-) -> None:
-    """vLLM's check: prompt tokens + max_tokens must fit in max_model_len."""
+) -> int:
+    """vLLM 0.32: a prompt longer than the context is refused (the renderer's words); one
+    that fits gets `max_tokens` clamped to the room left (get_max_tokens). Returns it."""
     counter = getattr(backend, "count_prompt_tokens", None)
     limit = max_model_len or getattr(backend, "max_model_len", None)
     if counter is None or limit is None:
-        return
+        return max_tokens
     used = int(counter(prompt, images))
-    if used + max_tokens > limit:
+    if used > limit:
         raise _Refusal(400, (
-            f"This model's maximum context length is {limit} tokens. However, you requested "
-            f"{used + max_tokens} tokens ({used} in the messages, {max_tokens} in the "
-            "completion). Please reduce the length of the messages or completion."))
+            f"This model's maximum context length is {limit} tokens. However, your prompt "
+            f"contains {used} input tokens, which exceeds this limit even without any "
+            "output tokens. Please reduce the length of the input prompt."))
+    if used == limit:
+        raise _Refusal(400, (
+            f"The decoder prompt (length {used}) plus the number of requested output tokens "
+            f"(at least 1) is longer than the maximum model length of {limit}. Make sure "
+            "that `max_model_len` is no smaller than the number of text tokens (prompt + "
+            "requested output tokens)."))
+    return min(max_tokens, limit - used)
 
 
 @dataclass
@@ -189,6 +255,7 @@ class _Server:
     model: str
     api_key: str | None
     max_model_len: int | None
+    max_images: int = 64
 
     def check_auth(self, request: Request) -> None:
         if self.api_key and request.headers.get("authorization") != f"Bearer {self.api_key}":
@@ -211,14 +278,16 @@ class _Server:
         if body.get("model") != self.model:
             raise _Refusal(404, f"The model `{body.get('model')}` does not exist.",
                            "NotFoundError")
-        n = body.get("n", 1)
-        if not isinstance(n, int) or n < 1:
-            raise _Refusal(400, f"n must be a positive integer, got {n!r}")
-        prompt, images = prompt_from_messages(body.get("messages"))
         sampling = sampling_from_body(body)
-        await asyncio.to_thread(
+        n = int(body.get("n") or 1)
+        prompt, images = prompt_from_messages(body.get("messages"))
+        if len(images) > self.max_images:  # vLLM's validate_num_items, same words
+            raise _Refusal(400, f"At most {self.max_images} image(s) may be provided in one "
+                                "prompt. Set `--limit-mm-per-prompt` to increase this limit.")
+        room = await asyncio.to_thread(
             _context_check, self.backend, prompt, images, sampling.max_tokens,
             self.max_model_len)
+        sampling = dataclasses.replace(sampling, max_tokens=room)
         task = asyncio.ensure_future(self.backend.sample(prompt, images, n, sampling))
         if not await self._await_or_disconnect(request, task):
             return vllm_error(499, "client disconnected")
@@ -267,10 +336,11 @@ def create_standin_app(
     model: str | None = None,
     api_key: str | None = None,
     max_model_len: int | None = None,
+    max_images: int = 64,
 ) -> FastAPI:
     """The stand-in as an ASGI app (`start_standin` serves it over real HTTP)."""
     server = _Server(backend, state or StandinState(), model or backend.model_id, api_key,
-                     max_model_len)
+                     max_model_len, max_images)
     app = FastAPI(title="vLLM stand-in (tests only)")
 
     @app.exception_handler(_Refusal)
@@ -306,6 +376,7 @@ def start_standin(
     model: str | None = None,
     api_key: str | None = None,
     max_model_len: int | None = None,
+    max_images: int = 64,
     host: str = "127.0.0.1",
 ) -> Iterator[str]:
     """Serve the stand-in on a free port in a background thread; yield its base URL.
@@ -314,7 +385,7 @@ def start_standin(
     the model name defaults to `backend.model_id`. Stopped when the block exits.
     """
     app = create_standin_app(backend, state=state, model=model, api_key=api_key,
-                             max_model_len=max_model_len)
+                             max_model_len=max_model_len, max_images=max_images)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
@@ -365,9 +436,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", help="served model name (default: the backend's model_id)")
     parser.add_argument("--api-key", help="require this bearer key, like vllm --api-key")
     parser.add_argument("--max-model-len", type=int, help="context length to enforce")
+    parser.add_argument("--max-images", type=int, default=64,
+                        help="images per prompt, like vllm --limit-mm-per-prompt")
     args = parser.parse_args(argv)
     app = create_standin_app(_backend_from_args(args), model=args.model, api_key=args.api_key,
-                             max_model_len=args.max_model_len)
+                             max_model_len=args.max_model_len, max_images=args.max_images)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 

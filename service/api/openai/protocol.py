@@ -8,6 +8,15 @@ message is the system prompt (it replaces the protocol's). ONE `image_url` part
 without `frame_times` / `duration` is a still image (image prompt, `answer_box`);
 several, or one with times, are video frames. Unknown request fields that
 real clients send (`user`, `logprobs`, `tools`, ...) are accepted and ignored.
+
+Standard fields with a meaning of their own here (docs/API.md, "OpenAI semantics"):
+- `max_completion_tokens` wins over the deprecated `max_tokens` (as in OpenAI, vLLM).
+- `stream_options.include_usage` (default false, as OpenAI): only then a final chunk
+  with `usage` and no choices; without it every chunk has a choice.
+- `reasoning_effort` is accepted (OpenAI's values, plus vLLM's `max`) and changes
+  nothing: the model always reasons in `<think>` (its grounding is in there) and N is
+  `n`. `response_format` `{"type": "text"}` is accepted (what the content is anyway);
+  `json_object` / `json_schema` are refused (400): a grounded trace is not JSON.
 """
 
 from __future__ import annotations
@@ -59,7 +68,15 @@ class ChatMessage(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    include_usage: bool = True
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+
+
+class ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["text", "json_object", "json_schema"]
 
 
 class ChatCompletionRequest(BaseModel):
@@ -82,6 +99,11 @@ class ChatCompletionRequest(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh",
+                              "max"] | None = Field(
+        None, description="accepted, no effect: the model always reasons (<think>)")
+    response_format: ResponseFormat | None = Field(
+        None, description='{"type": "text"} only (json_object/json_schema: 400)')
     frame_times: list[float] | None = Field(None, max_length=256,
                                             description="seconds of each image_url frame")
     duration: float | None = Field(None, gt=0, description="video length the frames span")

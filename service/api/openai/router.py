@@ -2,9 +2,10 @@
 
 The verdict needs all N traces, so a streamed response is computed first and then
 sent as chunks: role, reasoning, content, a final chunk with `finish_reason` and
-`grounding`, and (as OpenAI does with `stream_options.include_usage`) a usage chunk
-with no choices, then `data: [DONE]`. Errors before the stream starts are ordinary
-HTTP errors in OpenAI's shape.
+`grounding`, then ONLY when `stream_options.include_usage` is true (OpenAI's rule) a
+usage chunk with no choices, then `data: [DONE]`. Every other chunk has exactly one
+choice, so OpenAI's quickstart loop (`chunk.choices[0].delta`) works. Errors before
+the stream starts are ordinary HTTP errors in OpenAI's shape.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ async def chat(request: Request) -> Any:
         result = await guarded(request, svc.complete(req, request_id(request), who), timeout)
     if not req.stream:
         return result
-    include_usage = req.stream_options is None or req.stream_options.include_usage
+    include_usage = bool(req.stream_options and req.stream_options.include_usage)
     return StreamingResponse(sse(result, include_usage), media_type="text/event-stream")
 
 
@@ -106,7 +107,7 @@ async def sse(done: ChatCompletion, include_usage: bool) -> AsyncIterator[str]:
     if msg.reasoning_content:
         yield _chunk(done, {"reasoning_content": msg.reasoning_content}, None)
     yield _chunk(done, {"content": msg.content}, None)
-    yield _chunk(done, {}, "stop", grounding=done.grounding)
+    yield _chunk(done, {}, done.choices[0].finish_reason, grounding=done.grounding)
     if include_usage:
         usage = {"id": done.id, "object": "chat.completion.chunk", "created": done.created,
                  "model": done.model, "choices": [], "usage": done.usage.model_dump()}

@@ -14,6 +14,8 @@ video id, so a repeated request decodes no image and calls no backend.
 
 The assistant message content is the answer only (harnesses parse it);
 `reasoning_content` is the winning trace's think text; `grounding` carries the rest.
+`finish_reason` is that winning trace's: `length` when it was cut at the token limit;
+with no winner (abstained), `length` when every trace was cut, else `stop`.
 """
 
 from __future__ import annotations
@@ -50,8 +52,9 @@ from service.api.reason.protocol import (
     ReasonFields,
     ReasonResponse,
     SamplingIn,
+    TraceOut,
 )
-from service.api.reason.service import ReasonService
+from service.api.reason.service import ReasonService, image_limit_message
 from service.api.videos.service import VideosService
 from service.errors import ApiError
 from service.grounding.types import FrameSetMeta, TaskType
@@ -207,10 +210,17 @@ class ChatService:
 
     async def complete(self, req: ChatCompletionRequest, request_id: str,
                        who: Principal = ANONYMOUS) -> ChatCompletion:
+        if req.response_format is not None and req.response_format.type != "text":
+            raise _bad(f"response_format {req.response_format.type!r} is not supported: the "
+                       "answer is the model's grounded text; use {\"type\": \"text\"}",
+                       "unsupported_response_format", "response_format")
         question, images, videos = split_messages(req)
         fields = self.fields(req, question)
         if len(videos) > 1 or (videos and images):
             raise _bad("send one video_url part, or image_url frames, not both")
+        if len(images) > self.settings.max_images:
+            raise _bad(image_limit_message(len(images), self.settings.max_images),
+                       "too_many_frames")
         if videos:
             resp = await self._video(videos[0], fields, request_id, who)
         elif images:
@@ -294,15 +304,28 @@ def to_frameset(urls: list[str], times: list[float], min_px: int, max_px: int) -
     return FrameSet(resized, meta)
 
 
-def winning_think(resp: ReasonResponse) -> str | None:
+def winning_trace(resp: ReasonResponse) -> TraceOut | None:
+    """The first trace that voted for the answer (its think is the reasoning shown)."""
     if not resp.traces or resp.answer is None:
         return None
     winner = next((v for v in resp.votes if v.answer == resp.answer), None)
     if winner is None or not winner.traces:
         return None
-    by_index = {t.index: t for t in resp.traces}
-    trace = by_index.get(winner.traces[0])
+    return {t.index: t for t in resp.traces}.get(winner.traces[0])
+
+
+def winning_think(resp: ReasonResponse) -> str | None:
+    trace = winning_trace(resp)
     return trace.think if trace else None
+
+
+def finish_reason(resp: ReasonResponse) -> str:
+    """The winning trace's finish reason; with none, `length` if every trace was cut."""
+    trace = winning_trace(resp)
+    if trace is not None:
+        return "length" if trace.finish_reason == "length" else "stop"
+    traces = resp.traces or []
+    return "length" if traces and all(t.finish_reason == "length" for t in traces) else "stop"
 
 
 def grounding(resp: ReasonResponse) -> dict[str, Any]:
@@ -310,7 +333,7 @@ def grounding(resp: ReasonResponse) -> dict[str, Any]:
                                                  "frames", "span", "random_tiny_model",
                                                  "answer_box",
                                                  "defects", "cached", "video_id",
-                                                 "search"})
+                                                 "search", "greedy_repeated"})
     data["model_revision"] = resp.model_revision
     data["protocol"] = resp.protocol
     return data
@@ -321,7 +344,7 @@ def to_completion(resp: ReasonResponse) -> ChatCompletion:
     msg = AssistantMessage(content=resp.answer or "", reasoning_content=winning_think(resp))
     return ChatCompletion(
         id="chatcmpl-" + uuid.uuid4().hex, created=int(time.time()), model=resp.model,
-        choices=[Choice(message=msg, finish_reason="stop")],
+        choices=[Choice(message=msg, finish_reason=finish_reason(resp))],
         usage=Usage(prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
                     total_tokens=u.total_tokens),
         grounding=grounding(resp))

@@ -94,6 +94,6 @@ def verdict_response(
         evidence=[evidence_out(e) for e in verdict.evidence], frames=frames_out(meta),
         timings=timings,
         usage=usage_out(verdict),
-        cached=False, defects=list(verdict.defects),
+        cached=False, defects=list(verdict.defects), greedy_repeated=verdict.greedy_repeated,
         traces=[trace_out(t) for t in verdict.traces] if with_traces else None,
     )

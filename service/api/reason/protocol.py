@@ -36,10 +36,12 @@ class SamplingIn(BaseModel):
 class FramesIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    num_frames: int | None = Field(None, ge=1, le=256, description="default from settings")
+    num_frames: int | None = Field(None, ge=1, le=256, description="default from settings; "
+                                   "at most the backend's image limit (O3_MAX_IMAGES)")
     fps: float | None = Field(None, gt=0.0, le=30.0, description="fixed rate instead of count")
-    min_pixels: int | None = Field(None, ge=784, le=1_000_000)
-    max_pixels: int | None = Field(None, ge=784, le=1_000_000)
+    min_pixels: int | None = Field(None, ge=3136, le=1_000_000,
+                                   description="at least 3,136 (Qwen2.5-VL's floor)")
+    max_pixels: int | None = Field(None, ge=3136, le=1_000_000)
     grid: Literal["exact", "vstar-release"] | None = Field(
         None, description="with fps: the exact 1/fps grid (default) or the release's "
         "V-STAR frame choice (every int(video_fps/fps)-th frame)")
@@ -258,6 +260,10 @@ class ReasonResponse(BaseModel):
     usage: UsageOut
     cached: bool
     defects: list[str]
+    greedy_repeated: bool = Field(
+        False, description="temperature 0 with n > 1: ONE greedy trace was sampled and "
+        "verified, and is reported n times (every greedy sample is the same trace; vLLM "
+        "refuses n > 1 when greedy); the vote counts n copies of that trace")
     traces: list[TraceOut] | None = None
     search: SearchOut | None = Field(None, description="present when strategy=search ran")
 

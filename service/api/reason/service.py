@@ -64,7 +64,12 @@ from service.grounding.prompt import PromptSpec
 from service.grounding.subtitles import Cue
 from service.grounding.types import TaskType
 from service.grounding.voting import VotingMode
-from service.inference.backend import Backend, BackendError, SamplingParams
+from service.inference.backend import (
+    Backend,
+    BackendError,
+    SamplingParams,
+    clamp_temperature,
+)
 from service.inference.checkpoint import TrainedFrames
 from service.inference.pipeline import Pipeline
 from service.inference.search.types import SearchOptions
@@ -109,6 +114,12 @@ class Resolved:
     cues: tuple[Cue, ...] | None  # parsed `subtitles` text
 
 
+def image_limit_message(count: int, limit: int) -> str:
+    return (f"{count} frames exceed the backend's image limit of {limit} per prompt "
+            "(O3_MAX_IMAGES, vLLM's --limit-mm-per-prompt); send at most "
+            f"{limit}")
+
+
 class ReasonService:
     def __init__(self, *, settings: Settings, media: Media, cache: ResultCache,
                  backend: Backend, gate: InferenceGate, metrics: Metrics,
@@ -131,7 +142,7 @@ class ReasonService:
             raise ApiError(400, "n_too_large", f"n={n} exceeds the limit {s.max_n} (O3_MAX_N)",
                            param="n")
         sp = f.sampling
-        sampling = SamplingParams(sp.temperature, sp.top_p, sp.top_k,
+        sampling = SamplingParams(clamp_temperature(sp.temperature), sp.top_p, sp.top_k,
                                   sp.max_tokens or s.default_max_tokens,
                                   sp.repetition_penalty, sp.seed)
         return Resolved(n, sampling, self._policy(f), prompt_spec(f), parse_cues(f))
@@ -152,9 +163,17 @@ class ReasonService:
         # neither given: the defaults; otherwise exactly what was asked. Both given means
         # "at this fps, at most num_frames" (FramePolicy): V-STAR's 16 @ 1 fps
         if fr.num_frames is None and fr.fps is None:
-            return replace(base, min_pixels=min_px, max_pixels=max_px)
-        return replace(base, num_frames=fr.num_frames, fps=fr.fps, min_pixels=min_px,
-                       max_pixels=max_px, grid=fr.grid or base.grid)
+            policy = replace(base, min_pixels=min_px, max_pixels=max_px)
+        else:
+            policy = replace(base, num_frames=fr.num_frames, fps=fr.fps, min_pixels=min_px,
+                             max_pixels=max_px, grid=fr.grid or base.grid)
+        if policy.num_frames is not None and policy.num_frames > s.max_images:
+            raise ApiError(400, "too_many_frames",
+                           image_limit_message(policy.num_frames, s.max_images),
+                           param="frames.num_frames")
+        # at a fixed fps the count is capped (thinned) at the backend's image limit
+        return replace(policy, max_frames=min(policy.max_frames, s.max_images),
+                       min_frames=min(policy.min_frames, s.max_images))
 
     def _trained_frames(self) -> TrainedFrames | None:
         """The checkpoint's training frame policy, unless an operator set frame defaults."""

@@ -105,3 +105,15 @@ def test_entry_point_is_installed() -> None:
     exe = Path(sys.executable).parent / "o3-reason"
     proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "--annotate" in proc.stdout and "O3_SERVER" in proc.stdout
+
+
+def test_wait_row_shows_the_time_the_answer_took(scripted_gateway: Gateway,
+                                                square: Square) -> None:
+    """After the upload, one row covers the wait for the answer (SLOW holds the model
+    2.5 s) with its elapsed time; the upload row keeps its bytes."""
+    path, _ = square
+    proc = run_cli(scripted_gateway, str(path), "SLOW: where is the square?", "-n", "1")
+    assert proc.returncode == 0, proc.stderr
+    wait = next(line for line in proc.stderr.splitlines() if "answered" in line)
+    assert "0:00:02" in wait or "0:00:03" in wait, proc.stderr
+    assert "bytes" not in wait

@@ -51,7 +51,14 @@ async def test_async_client_and_stream(scripted_gateway: Gateway, video_file: Pa
     stream = await client.chat.completions.create(model="m", messages=messages(video_id),  # type: ignore[arg-type]
                                                   stream=True)
     chunks = [c async for c in stream]
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "A"
+    # OpenAI's quickstart loop: every chunk has a choice, no usage unless asked for
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "A"
+    assert all(c.usage is None for c in chunks)
+    stream = await client.chat.completions.create(model="m", messages=messages(video_id),  # type: ignore[arg-type]
+                                                  stream=True,
+                                                  stream_options={"include_usage": True})
+    chunks = [c async for c in stream]
+    assert chunks[-1].choices == []
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
 
 

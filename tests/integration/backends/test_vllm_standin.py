@@ -7,6 +7,7 @@ import asyncio
 import socket
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from service.grounding.prompt import build_prompt, build_scorer_prompt
@@ -56,13 +57,13 @@ async def test_n_samples_in_one_request_with_explicit_fields(
     assert len(state.requests) == 1  # ONE request for all 8 samples
     body = state.requests[0]
     assert body["n"] == 8
-    assert {k: body[k] for k in ("temperature", "top_p", "top_k", "max_tokens",
+    assert {k: body[k] for k in ("temperature", "top_p", "top_k", "max_completion_tokens",
                                  "repetition_penalty", "seed")} == {
-        "temperature": 0.8, "top_p": 0.95, "top_k": 40, "max_tokens": 50,
+        "temperature": 0.8, "top_p": 0.95, "top_k": 40, "max_completion_tokens": 50,
         "repetition_penalty": 1.1, "seed": 5}
     parts = body["messages"][1]["content"]
     images = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
-    assert len(images) == 4 and all(u.startswith("data:image/jpeg;base64,") for u in images)
+    assert len(images) == 4 and all(u.startswith("data:image/png;base64,") for u in images)
     # the backend behind the stand-in got our neutral prompt back, frame for frame
     call = scripted.calls[0]
     assert (call.n, call.image_count, call.sampling) == (8, 4, SAMPLING)
@@ -225,3 +226,65 @@ async def test_local_mode_context_limit_like_vllm(local_backend: LocalHFBackend)
             await remote.sample(prompt, frames, 2, SamplingParams(max_tokens=50))
         assert "of 8 frames" in str(caught.value) and "max_pixels" in str(caught.value)
         await remote.close()
+
+
+# ---- the stand-in is at least as strict as vLLM 0.32 (what tests/conformance found) ----
+
+def _body(**extra: object) -> dict[str, object]:
+    return {"model": "open-o3-video", "messages": [{"role": "user", "content": "hi"}],
+            "max_completion_tokens": 8, **extra}
+
+
+@pytest.mark.parametrize(("extra", "says"), [
+    ({"n": 4, "temperature": 0.0}, "n must be 1 when using greedy sampling, got 4."),
+    ({"top_p": 0.0}, "top_p must be in (0, 1]"),
+    ({"temperature": 2.5}, "temperature must be in [0, 2]"),
+    ({"top_k": -2}, "top_k must be 0 (disable), or at least 1"),
+    ({"repetition_penalty": 0.0}, "repetition_penalty must be greater than zero"),
+    ({"max_completion_tokens": 0}, "max_tokens must be at least 1"),
+    ({"reasoning": "high"}, "unknown request fields ['reasoning']"),  # vLLM ignores it
+    ({"n": "2"}, "n must be a int"),
+])
+def test_standin_refuses_what_vllm_refuses(standin: tuple[str, StandinState],
+                                           extra: dict[str, object], says: str) -> None:
+    base_url, _ = standin
+    answer = httpx.post(f"{base_url}/v1/chat/completions", json=_body(**extra))
+    assert answer.status_code == 400 and says in answer.json()["error"]["message"]
+
+
+def test_standin_takes_what_vllm_takes(standin: tuple[str, StandinState]) -> None:
+    """A temperature in (0, 0.01) is raised to 0.01 (not greedy: n > 1 allowed)."""
+    base_url, _ = standin
+    answer = httpx.post(f"{base_url}/v1/chat/completions",
+                        json=_body(n=3, temperature=0.001, top_k=-1, seed=-1))
+    assert answer.status_code == 200 and len(answer.json()["choices"]) == 3
+
+
+async def test_standin_image_limit_like_vllm(scripted: ScriptedBackend) -> None:
+    with start_standin(scripted, max_images=3) as base_url:
+        backend = VLLMHTTPBackend(base_url, "open-o3-video")
+        with pytest.raises(BackendBadRequest, match="At most 3 image"):
+            await backend.sample(PROMPT, FRAMES, 2, SAMPLING)  # 4 frames
+        await backend.close()
+
+
+async def test_greedy_n_goes_as_one_n1_request(standin: tuple[str, StandinState]) -> None:
+    """The backend itself never sends n > 1 greedy (the stand-in would refuse, as vLLM)."""
+    base_url, state = standin
+    backend = VLLMHTTPBackend(base_url, "open-o3-video")
+    result = await backend.sample(PROMPT, FRAMES, 4, SamplingParams(temperature=0.0))
+    await backend.close()
+    assert state.requests[-1]["n"] == 1 and len(result.completions) == 4
+    assert len({c.text for c in result.completions}) == 1
+
+
+async def test_local_mode_clamps_max_tokens_to_the_room_left(
+        local_backend: LocalHFBackend) -> None:
+    """vLLM 0.32 no longer refuses prompt + max_tokens > max_model_len: it generates at
+    most the room left (so the answer may end with finish_reason "length")."""
+    used = local_backend.count_prompt_tokens(PROMPT, FRAMES)
+    with start_standin(local_backend, max_model_len=used + 3) as base_url:
+        remote = VLLMHTTPBackend(base_url, local_backend.model_id)
+        result = await remote.sample(PROMPT, FRAMES, 1, SamplingParams(max_tokens=50, seed=1))
+        await remote.close()
+    assert result.usage.completion_tokens <= 3

@@ -80,3 +80,4 @@ def test_vstar_command_against_gateway_process(tmp_path: Path, redis_url: str) -
     assert "llm:judge-72b" in report and "offline" not in report
     assert "| this run | 50.0 | 50.0 | 50.0 | 50.0 | 50.0 |" in report
     assert (out / "vstar_plots.png").stat().st_size > 0
+    assert "](vstar_plots.png)" in report   # linked from the report, next to it

@@ -173,7 +173,7 @@ async def test_frames_options_combine(gateway: Gateway, long_video_path: Path,
     async with gateway(sync_max_duration_s=60.0, **settings) as c:
         video = await upload(c, long_video_path)
         r = await c.post("/v1/reason", json={"video_id": video["id"], "question": "Which?",
-                                             "frames": {**frames, "min_pixels": 784},
+                                             "frames": {**frames, "min_pixels": 3136},
                                              "n": 1})
     assert r.status_code == 200, r.text
     assert len(r.json()["frames"]["times"]) == count

@@ -45,6 +45,29 @@ def test_sharded_checkpoints_hash_the_index(tmp_path: Path) -> None:
     assert inspect_checkpoint(root).revision != first
 
 
+def _big_safetensors(path: Path, fill: int, size: int = 70 * 1024 * 1024) -> None:
+    """A weights file over the 64 MiB whole-file limit: same header and size, values
+    `fill` (what a fine-tune step does to a checkpoint: same shapes, new numbers)."""
+    header = b'{"w":{"dtype":"BF16","shape":[1],"data_offsets":[0,2]}}'
+    with path.open("wb") as fh:
+        fh.write(len(header).to_bytes(8, "little") + header)
+        fh.write(bytes([fill]) * (size - 8 - len(header)))
+
+
+def test_large_sharded_weights_changed_in_place_change_the_revision(tmp_path: Path) -> None:
+    """Same index, same shard sizes and headers, new values: a new revision (the index
+    alone, or size + header, would serve the old weights' cached answers)."""
+    root = _write(tmp_path / "big", {"x": 1})
+    (root / "model.safetensors").unlink()
+    (root / "model.safetensors.index.json").write_text(
+        '{"weight_map": {"a": "model-00001-of-00001.safetensors"}}')
+    _big_safetensors(root / "model-00001-of-00001.safetensors", fill=1)
+    first = inspect_checkpoint(root).revision
+    assert inspect_checkpoint(root).revision == first  # stable
+    _big_safetensors(root / "model-00001-of-00001.safetensors", fill=2)
+    assert inspect_checkpoint(root).revision != first
+
+
 MARKERS = [
     # the key service.inference.tiny writes into config.json
     ({"o3_random_tiny_model": True}, False, True),

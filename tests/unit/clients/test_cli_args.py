@@ -106,3 +106,13 @@ def test_render_shows_answer_evidence_votes_and_flags() -> None:
         "missing_answer_close",
     ]:
         assert fragment in text, fragment
+
+
+def test_render_says_when_one_greedy_trace_was_repeated() -> None:
+    base = {"id": "r", "answer": "A", "confidence": 1.0,
+            "votes": [{"answer": "A", "weight": 8.0, "votes": 8, "traces": list(range(8))}]}
+    for repeated in (True, False):
+        result = ReasonResult.model_validate({**base, "greedy_repeated": repeated})
+        console = Console(width=120, record=True, color_system=None)
+        console.print(render_result(result, traces=False))
+        assert ("ONE greedy trace" in console.export_text()) is repeated

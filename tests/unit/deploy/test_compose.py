@@ -13,6 +13,7 @@ import pytest
 
 from tests.unit.deploy.compose_checks import compose_problems, duration_s, schema_problems
 from tests.unit.deploy.loaders import REPO, InterpolationError, interpolate, load_yaml
+from tests.unit.deploy.vllm_args import image_limit
 
 MIN_IMAGES = 16  # the gateway's default frame count (O3_DEFAULT_NUM_FRAMES)
 
@@ -84,6 +85,8 @@ BROKEN_PROMISES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("not JSON", _set_flag("--limit-mm-per-prompt", "image=64")),
     # the 64-frame benchmark policy must fit the context
     ("--max-model-len 8192", _set_flag("--max-model-len", "8192")),
+    # `vllm serve` needs its model (the first positional argument)
+    ("the model is missing", lambda d: _svc(d, "vllm")["command"].pop(0)),
     # near-greedy generation_config would make N samples identical
     ("--generation-config", _drop_flag("--generation-config")),
     # vLLM must not be open to anyone on the network
@@ -130,3 +133,13 @@ def test_compose_refuses_to_start_without_the_secrets() -> None:
 ])
 def test_duration_parsing(text: str, seconds: float) -> None:
     assert duration_s(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("images", ["64", "32"])
+def test_one_variable_sets_both_image_limits(compose_env: dict[str, str], images: str) -> None:
+    """VLLM_MAX_IMAGES sets vLLM's --limit-mm-per-prompt AND the gateway's O3_MAX_IMAGES."""
+    doc = interpolate(load_yaml(REPO / "docker-compose.yml"),
+                      {**compose_env, "VLLM_MAX_IMAGES": images})
+    services = doc["services"]
+    assert image_limit(services["vllm"]["command"]) == int(images)
+    assert services["gateway"]["environment"]["O3_MAX_IMAGES"] == images

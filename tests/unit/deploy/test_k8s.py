@@ -19,6 +19,7 @@ import yaml
 from tests.unit.deploy.conftest import OVERLAYS
 from tests.unit.deploy.k8s_checks import find, k8s_problems, schema_problems
 from tests.unit.deploy.loaders import REPO, render_kustomization
+from tests.unit.deploy.vllm_args import image_limit
 
 MIN_IMAGES = 16
 Objs = list[dict[str, Any]]
@@ -159,3 +160,15 @@ def test_promise_check_rejects_a_broken_copy(
     mutate(objs)
     problems = k8s_problems(objs, min_images=MIN_IMAGES)
     assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gateway_image_limit_is_vllms(rendered: dict[str, Objs], overlay: str) -> None:
+    """O3_MAX_IMAGES (the gateway's 400) = vLLM's --limit-mm-per-prompt image count.
+    (tests/conformance also reads the args with vLLM's own parser.)"""
+    objs = rendered[overlay]
+    vllm = find(objs, "Deployment", "vllm")
+    config = find(objs, "ConfigMap", "o3-gateway")
+    assert vllm is not None and config is not None
+    args = vllm["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert image_limit(args) == int(config["data"]["O3_MAX_IMAGES"])

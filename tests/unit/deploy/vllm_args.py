@@ -1,10 +1,11 @@
 """What a `vllm serve` argument list promises, shared by the compose and Kubernetes checks.
 
 `vllm_arg_problems(args)` returns one message per broken promise (empty = all kept):
-a model, a served name, `--limit-mm-per-prompt` as JSON with room for the frame policy,
-`--max-model-len` large enough for the largest documented frame policy,
-`--generation-config vllm`. The frame-policy arithmetic follows SPEC §1: Qwen2.5-VL
-spends one token per 28x28 pixels of a fed frame.
+a model (the first positional argument, or `--model`), a served name,
+`--limit-mm-per-prompt` as JSON with room for the frame policy, `--max-model-len` large
+enough for the largest documented frame policy, `--generation-config vllm`. The
+frame-policy arithmetic follows SPEC §1: Qwen2.5-VL spends one token per 28x28 pixels
+of a fed frame.
 """
 
 from __future__ import annotations
@@ -32,8 +33,20 @@ def flag_value(args: Sequence[str], flag: str) -> str | None:
     return None
 
 
+def model_of(args: Sequence[str]) -> str | None:
+    """`vllm serve MODEL ...` (the image's entrypoint) or the deprecated `--model MODEL`."""
+    if args and not str(args[0]).startswith("-"):
+        return str(args[0])
+    return flag_value(args, "--model")
+
+
 def prompt_tokens(frames: int, max_pixels: int) -> int:
     return frames * (max_pixels // TOKEN_PIXELS + LABEL_TOKENS) + PROMPT_MARGIN
+
+
+def image_limit(args: Sequence[str]) -> int | None:
+    """The image count of `--limit-mm-per-prompt` (None when absent or unreadable)."""
+    return _image_limit(args)[0]
 
 
 def _image_limit(args: Sequence[str]) -> tuple[int | None, str | None]:
@@ -64,8 +77,10 @@ def _length_problems(args: Sequence[str], images: int) -> list[str]:
 
 def vllm_arg_problems(args: Sequence[str], *, min_images: int) -> list[str]:
     """Broken promises of a vLLM argument list (see module docstring)."""
-    problems = [f"{flag} is missing" for flag in ("--model", "--served-model-name")
+    problems = [f"{flag} is missing" for flag in ("--served-model-name",)
                 if not flag_value(args, flag)]
+    if not model_of(args):
+        problems.append("the model is missing (first positional argument of `vllm serve`)")
     if flag_value(args, "--generation-config") != "vllm":
         problems.append("--generation-config vllm is missing (near-greedy model defaults)")
     images, error = _image_limit(args)

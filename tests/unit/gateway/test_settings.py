@@ -21,7 +21,8 @@ def make(**kw: Any) -> Settings:
     ({"sync_max_duration_s": 10, "max_duration_s": 5}, "O3_SYNC_MAX_DURATION_S"),
     ({"default_n": 20, "max_n": 8}, "O3_DEFAULT_N"),                # default above the cap
     ({"redis_url": "localhost:6379"}, "O3_REDIS_URL"),              # scheme missing
-    ({"default_min_pixels": 100}, "784"),           # under one 28x28 patch: every request failed
+    ({"default_min_pixels": 784}, "3136"),          # under Qwen2.5-VL's floor of 4 patches
+    ({"default_num_frames": 65}, "O3_MAX_IMAGES"),  # more frames than vLLM takes images
 ])
 def test_refused_with_advice(kw: dict[str, Any], says: str) -> None:
     with pytest.raises(ValidationError) as err:

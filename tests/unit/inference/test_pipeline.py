@@ -17,7 +17,7 @@ from PIL import Image
 from service.grounding.grammar import format_evidence, format_temporal_answer, format_trace
 from service.grounding.types import Box, FrameSetMeta, ImagePart, Prompt, TaskType, TextPart
 from service.grounding.voting import VotingMode
-from service.inference.backend import BackendUnavailable, SamplingParams
+from service.inference.backend import BackendUnavailable, SamplingParams, Usage
 from service.inference.doubles import ScriptedBackend
 from service.inference.pipeline import Pipeline
 from service.inference.types import PipelineOptions, WeightMode
@@ -201,3 +201,33 @@ def test_any_model_text_gives_a_verdict(texts: list[str], task: TaskType, score:
     assert (v.answer is None) == v.abstained
     for ev in v.evidence:  # whatever was cited, reported boxes stay inside the video
         assert all(0.0 <= c <= 1.0 for c in ev.box_norm + ev.box_display_norm)
+
+
+async def test_greedy_n_is_one_sample_reported_n_times() -> None:
+    """vLLM refuses n > 1 when greedy: the pipeline asks any backend for ONE sample,
+    verifies it once and reports it n times; the verdict says so."""
+    backend = ScriptedBackend(SPLIT, judge)  # would cycle A,A,A,B,... if asked for 8
+    opts = PipelineOptions(n=8, sampling=SamplingParams(temperature=0.0), return_traces=True)
+    verdict = await Pipeline(backend).run(frames(), "What?", options=OPTIONS, opts=opts)
+    sample_calls = [c for c in backend.calls if c.kind == "sample"]
+    assert [c.n for c in sample_calls] == [1]
+    assert len([c for c in backend.calls if c.kind == "score"]) == 1  # verified once
+    assert verdict.greedy_repeated
+    assert len(verdict.traces) == 8 and {t.text for t in verdict.traces} == {SPLIT[0]}
+    assert verdict.votes[0].answer == "A" and verdict.votes[0].votes == 8
+    assert verdict.usage_verify == backend_score_usage(backend)
+
+
+def backend_score_usage(backend: ScriptedBackend) -> Usage:
+    """What the one scoring call cost, by the double's own word count."""
+    score = next(c for c in backend.calls if c.kind == "score")
+    words = sum(len(p.text.split()) for p in score.prompt.user if isinstance(p, TextPart))
+    return Usage(words, 1)
+
+
+async def test_sampled_n_is_one_call_with_n() -> None:
+    backend = ScriptedBackend(SPLIT, judge)
+    opts = PipelineOptions(n=8, sampling=SamplingParams(temperature=0.01))  # not greedy
+    verdict = await Pipeline(backend).run(frames(), "What?", options=OPTIONS, opts=opts)
+    assert [c.n for c in backend.calls if c.kind == "sample"] == [8]
+    assert not verdict.greedy_repeated
