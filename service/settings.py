@@ -20,7 +20,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-MIN_PIXELS = 4 * 28 * 28
+from service.video.policy import DEFAULT_NUM_FRAMES, MAX_PIXELS, MIN_PIXELS
+
 """Qwen2.5-VL's smallest image (its processor's `min_pixels`, 3,136 = 4 patches of 28x28)."""
 
 PLACEHOLDER_KEYS = frozenset(
@@ -151,13 +152,13 @@ class Settings(BaseSettings):
 
     # ---- defaults of a request ----------------------------------------------------
     default_n: int = Field(8, ge=1, le=64)
-    default_num_frames: int = Field(16, ge=1, le=512)
+    default_num_frames: int = Field(DEFAULT_NUM_FRAMES, ge=1, le=512)
     default_fps: float | None = Field(None, gt=0, description="fixed fps instead of count")
     default_min_pixels: int = Field(
-        4 * 28 * 28, ge=MIN_PIXELS,
+        MIN_PIXELS, ge=MIN_PIXELS,
         description="smallest frame (pixels) fed to the model; >= 3136 (Qwen2.5-VL's floor)"
     )
-    default_max_pixels: int = Field(128 * 28 * 28, ge=MIN_PIXELS)
+    default_max_pixels: int = Field(MAX_PIXELS, ge=MIN_PIXELS)
     default_max_tokens: int = Field(1024, ge=1)
 
     # ---- long videos: grounded search (docs/SEARCH.md) -----------------------------

@@ -12,13 +12,13 @@ Invariant: nothing here reads a held-out annotation to build a trace.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from service.grounding import grammar
+from training.annotation import parse_annotation
 from training.config import DataConfig, RewardConfig
 from training.data import Sample, iter_samples
 from training.evaluate import EvalReport, score_samples
@@ -28,7 +28,7 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def _mean_box(boxes: list[list[float]]) -> tuple[float, float, float, float]:
+def _mean_box(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
     x1, y1, x2, y2 = (_mean([b[i] for b in boxes]) for i in range(4))
     return (x1, y1, x2, y2)
 
@@ -38,17 +38,17 @@ def _stats(samples: Iterable[Sample]) -> dict[str, dict[str, Any]]:
         "spans": [], "letters": Counter(), "answers": Counter(), "gt_boxes": [],
         "key_boxes": [], "key_times": []})
     for sample in samples:
-        ann, st = json.loads(sample.annotation), per[sample.task]
-        if ann.get("span"):
-            st["spans"].append(ann["span"])
-        if ann.get("letter"):
-            st["letters"][ann["letter"]] += 1
-        st["answers"][ann["answer"]] += 1
-        if ann.get("gt_box"):
-            st["gt_boxes"].append(ann["gt_box"])
-        for kf in ann.get("key_frames", []):
-            st["key_times"].append(kf["time"])
-            st["key_boxes"].extend(b for boxes in kf["boxes"].values() for b in boxes)
+        ann, st = parse_annotation(sample.annotation), per[sample.task]
+        if ann.span:
+            st["spans"].append(ann.span)
+        if ann.letter:
+            st["letters"][ann.letter] += 1
+        st["answers"][ann.answer] += 1
+        if ann.gt_box:
+            st["gt_boxes"].append(ann.gt_box)
+        for time, named in ann.key_frames:
+            st["key_times"].append(time)
+            st["key_boxes"].extend(b for boxes in named.values() for b in boxes)
     return dict(per)
 
 

@@ -22,6 +22,15 @@ from typing import Any, Literal, TypeVar, cast, get_args
 
 import yaml
 
+from service.video.policy import (
+    DEFAULT_NUM_FRAMES,
+    MAX_PIXELS,
+    MIN_FRAMES,
+    MIN_PIXELS,
+    SHORT_FPS,
+    SHORT_VIDEO_S,
+)
+
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 DurationLine = Literal["non-grounding", "always", "never"]
@@ -54,13 +63,13 @@ class DataConfig:
     eval_json: str | None = None         # held-out records for `python -m training eval`
     video_roots: dict[str, str] = field(default_factory=dict)  # record `source` -> directory
     default_root: str | None = None      # used for sources not in video_roots (None: JSON's dir)
-    num_frames: int = 16                 # uniform frames per video (SPEC 1 training recipe)
-    short_video_s: float = 8.0           # videos shorter than this are sampled at short_fps
-    short_fps: float = 2.0
-    min_frames: int = 4
+    num_frames: int = DEFAULT_NUM_FRAMES  # uniform frames per video (SPEC 1 training recipe)
+    short_video_s: float = SHORT_VIDEO_S  # videos shorter than this are sampled at short_fps
+    short_fps: float = SHORT_FPS
+    min_frames: int = MIN_FRAMES
     max_frames: int = 64                 # cap after key frames are inserted
-    min_pixels: int = 4 * 28 * 28        # per video frame (released: 100,352, i.e. upscaled)
-    max_pixels: int = 128 * 28 * 28      # 100,352 px per frame (SPEC 1)
+    min_pixels: int = MIN_PIXELS         # per video frame (released: 100,352, i.e. upscaled)
+    max_pixels: int = MAX_PIXELS         # 100,352 px per frame (SPEC 1)
     image_min_pixels: int | None = None  # visual QA images (None: min_pixels; released 3,136)
     image_max_pixels: int | None = None  # visual QA images (None: max_pixels; released 200,704)
     insert_key_frames: bool = True       # key frames into temporal-spatial free-form QA prompts

@@ -30,7 +30,6 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from service.video.decode import decode_at
 from service.video.policy import FramePolicy, choose_times, fit_size
 from service.video.probe import VideoInfo, probe_video
 from service.video.sampler import sample_video
+from training.annotation import Annotation, as_box
 from training.config import DataConfig
 from training.records import (
     GROUNDED_TASKS,
@@ -321,23 +321,21 @@ def annotation_json(record: STGRRecord, meta: FrameSetMeta) -> str:
     """The reward functions' view of a record (training.rewards), boxes in fed pixels,
     plus the record's own fields as the released reward code reads them (`released`)."""
     answer, letter, span = canonical_answer(record)
-    frames = [
-        {"time": kf.time, "boxes": {
-            name: [list(denormalize_box(b, meta.fed_size)) for b in boxes]
-            for name, boxes in record.key_items.get(str(kf.idx), {}).items()}}
+    frames = tuple(
+        (kf.time, {name: tuple(as_box(denormalize_box(b, meta.fed_size)) for b in boxes)
+                   for name, boxes in record.key_items.get(str(kf.idx), {}).items()})
         for kf in record.key_frames
-    ]
+    )
     gt_box = None
     if record.task == "visual QA":
         found = _first_box(answer)
-        gt_box = list(image_answer_to_fed(record, meta.fed_size)(found)) if found else None
+        gt_box = as_box(image_answer_to_fed(record, meta.fed_size)(found)) if found else None
     n_options = len(option_letters_in(record.question)) or None
-    return json.dumps({
-        "task": record.task, "answer": answer, "letter": letter,
-        "span": list(span) if span else None, "key_frames": frames, "gt_box": gt_box,
-        "fed_size": list(meta.fed_size), "duration": meta.duration, "n_options": n_options,
-        "released": released_fields(record, meta),
-    })
+    return Annotation(
+        task=record.task, answer=answer, letter=letter, span=span, key_frames=frames,
+        gt_box=gt_box, fed_size=meta.fed_size, duration=meta.duration,
+        n_options=n_options, released=released_fields(record, meta),
+    ).to_json()
 
 
 def released_fields(record: STGRRecord, meta: FrameSetMeta) -> dict[str, Any]:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from service.grounding.prompt import DATASET_TASKS
 
 Task = Literal[
     "visual QA",
@@ -29,15 +31,8 @@ Task = Literal[
     "General video QA MCQ",
     "General video QA Free-form",
 ]
-TASKS: tuple[str, ...] = (
-    "visual QA",
-    "temporal-spatial free-form QA",
-    "temporal QA",
-    "temporal QA (MCQ)",
-    "General video QA MCQ",
-    "General video QA Free-form",
-)
-VIDEO_TASKS = frozenset(TASKS) - {"visual QA"}
+TASKS: tuple[str, ...] = get_args(Task)
+VIDEO_TASKS = frozenset(DATASET_TASKS)  # the contract's table: video task -> task type
 TEMPORAL_TASKS = frozenset({"temporal QA", "temporal QA (MCQ)"})
 MCQ_TASKS = frozenset({"General video QA MCQ", "temporal QA (MCQ)"})
 GROUNDED_TASKS = frozenset({"temporal-spatial free-form QA"})

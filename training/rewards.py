@@ -35,18 +35,17 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from service.grounding import grammar
 from service.grounding.geometry import box_iou, temporal_iou
 from service.grounding.parser import normalize_mcq_letter, parse_trace
-from service.grounding.types import Box, ParsedTrace, TaskType
+from service.grounding.types import Box, ParsedTrace
+from training.annotation import Annotation, parse_annotation
 from training.config import RewardConfig
 from training.records import GROUNDED_TASKS, MCQ_TASKS, TEMPORAL_TASKS
 from training.rewards_released import released_terms, rouge_mean
@@ -69,52 +68,6 @@ def completion_text(completion: Any) -> str:
             return "".join(p.get("text", "") for p in content if isinstance(p, dict))
         return str(content)
     return str(completion)
-
-
-@dataclass(frozen=True)
-class Annotation:
-    """What the rewards know about one sample (see the module docstring)."""
-
-    task: str
-    answer: str
-    letter: str | None = None
-    span: tuple[float, float] | None = None
-    key_frames: tuple[tuple[float, dict[str, tuple[Box, ...]]], ...] = ()
-    gt_box: Box | None = None
-    fed_size: tuple[int, int] | None = None
-    duration: float | None = None
-    n_options: int | None = None
-    released: dict[str, Any] | None = None   # the record's raw fields (released mode)
-
-    @property
-    def task_type(self) -> TaskType:
-        if self.task in TEMPORAL_TASKS:
-            return TaskType.TEMPORAL
-        return TaskType.MCQ if self.task in MCQ_TASKS else TaskType.FREE_FORM
-
-
-@lru_cache(maxsize=4096)
-def parse_annotation(raw: str) -> Annotation:
-    data = json.loads(raw)
-    frames = tuple(
-        (float(kf["time"]), {n: tuple(_box(b) for b in bs) for n, bs in kf["boxes"].items()})
-        for kf in data.get("key_frames", [])
-    )
-    span = data.get("span")
-    return Annotation(
-        task=data["task"], answer=data.get("answer", ""), letter=data.get("letter"),
-        span=(float(span[0]), float(span[1])) if span else None, key_frames=frames,
-        gt_box=_box(data["gt_box"]) if data.get("gt_box") else None,
-        fed_size=(int(data["fed_size"][0]), int(data["fed_size"][1]))
-        if data.get("fed_size") else None,
-        duration=data.get("duration"), n_options=data.get("n_options"),
-        released=data.get("released"),
-    )
-
-
-def _box(values: Sequence[float]) -> Box:
-    x1, y1, x2, y2 = (float(v) for v in values)
-    return (x1, y1, x2, y2)
 
 
 @lru_cache(maxsize=4096)

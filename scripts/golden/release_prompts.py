@@ -38,6 +38,7 @@ from typing import Any
 from transformers.utils.chat_template_utils import render_jinja_template
 
 from service.inference.tiny import QWEN25_VL_CHAT_TEMPLATE
+from training.records import TASKS
 
 SEED = 11
 STUB_ROOTS = ("transformers", "trl", "datasets", "accelerate", "peft", "wandb", "vllm",
@@ -214,8 +215,6 @@ def key_frames(rng: random.Random, seconds: float, tmp: Path, tag: str) -> list[
     return sorted(out, key=lambda kf: kf["time"])
 
 
-TASKS = ("visual QA", "temporal-spatial free-form QA", "temporal QA", "temporal QA (MCQ)",
-         "General video QA MCQ", "General video QA Free-form")
 
 
 def record(rng: random.Random, i: int, task: str, tmp: Path) -> dict[str, Any]:

@@ -11,11 +11,13 @@ logged 500: a plain ValueError is a bug, not a bad request.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -70,12 +72,22 @@ def error_response(err: ApiError) -> JSONResponse:
     return JSONResponse(body, status_code=err.status, headers=err.headers)
 
 
-def _validation_error(exc: RequestValidationError) -> ApiError:
-    first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "form")]
-    param = ".".join(loc) or None
+_LOCATION_ROOTS = ("body", "query", "path", "form")
+
+
+def invalid_request(exc: ValidationError | RequestValidationError | ValueError, *,
+                    rename: Mapping[str, str] | None = None) -> ApiError:
+    """The one mapping of a validation failure onto 400 `invalid_request`: the first
+    error's location (dotted, without body/query/path/form) prefixes the message and is
+    the `param` (`rename` maps an internal field onto the one the client sent)."""
+    errors = exc.errors() if isinstance(exc, ValidationError | RequestValidationError) else []
+    if not errors:
+        return ApiError(400, "invalid_request", str(exc) or "invalid request")
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p not in _LOCATION_ROOTS)
     msg = str(first.get("msg", "invalid request"))
-    return ApiError(400, "invalid_request", f"{param}: {msg}" if param else msg, param=param)
+    param = (rename or {}).get(where, where) or None
+    return ApiError(400, "invalid_request", f"{where}: {msg}" if where else msg, param=param)
 
 
 async def _handle_any(request: Request, exc: Exception) -> JSONResponse:
@@ -87,7 +99,7 @@ async def _handle_any(request: Request, exc: Exception) -> JSONResponse:
 
 async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(_validation_error(exc))
+    return error_response(invalid_request(exc))
 
 
 def allowed_methods(request: Request) -> str:

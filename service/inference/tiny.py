@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from service.inference.checkpoint import TINY_MARKER_FILE, TINY_MARKER_KEY
+from service.video.policy import MAX_PIXELS, MIN_PIXELS
 
 # Qwen2.5-VL's added tokens, in the real checkpoint's order (ids follow the BPE vocab).
 SPECIAL_TOKENS: tuple[str, ...] = (
@@ -83,8 +84,6 @@ BPE_VOCAB = 700          # learned tokens before the special ones
 # largest `max_tokens` a request may ask for (32,768). M-RoPE has no position table, so
 # a long context costs no weights. (It was 4,096: 32 frames already did not fit.)
 MAX_POSITIONS = 128_000
-MIN_PIXELS = 28 * 28 * 4         # 3,136: the smallest frame the processor keeps
-MAX_PIXELS = 128 * 28 * 28       # 100,352: the training recipe's pixel budget (SPEC 1)
 
 _TEXT: dict[str, Any] = {
     "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,

@@ -42,6 +42,16 @@ class _Timing(Protocol):
     def frame_count(self) -> int: ...
 
 
+# The training recipe's frame defaults (SPEC section 1), defined here once: the settings,
+# the training config and the tiny checkpoint's processor read them from this module.
+DEFAULT_NUM_FRAMES = 16
+SHORT_VIDEO_S = 8.0              # shorter videos are sampled at SHORT_FPS ...
+SHORT_FPS = 2.0
+MIN_FRAMES = 4                   # ... with at least this many frames
+MIN_PIXELS = 4 * 28 * 28         # 3,136: Qwen2.5-VL's smallest image
+MAX_PIXELS = 128 * 28 * 28       # 100,352 per frame (a 1280x720 video becomes 420x224)
+
+
 @dataclass(frozen=True)
 class FramePolicy:
     """`num_frames`: the frame count; with `fps`, the cap on the count (None: 16
@@ -50,12 +60,12 @@ class FramePolicy:
 
     num_frames: int | None = None
     fps: float | None = None
-    short_video_s: float = 8.0
-    short_fps: float = 2.0
-    min_frames: int = 4
+    short_video_s: float = SHORT_VIDEO_S
+    short_fps: float = SHORT_FPS
+    min_frames: int = MIN_FRAMES
     max_frames: int = 256
-    min_pixels: int = 4 * 28 * 28
-    max_pixels: int = 128 * 28 * 28
+    min_pixels: int = MIN_PIXELS
+    max_pixels: int = MAX_PIXELS
     grid: Literal["exact", "vstar-release"] = "exact"
 
     def __post_init__(self) -> None:

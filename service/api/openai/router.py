@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from service.api.body import buffered_body, parsing
 from service.api.deps import request_id
+from service.api.errors import invalid_request
 from service.api.guard import guarded
 from service.api.openai.blobs import lift_data_urls
 from service.api.openai.protocol import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
@@ -48,10 +49,7 @@ def _validate(doc: bytes | bytearray) -> ChatCompletionRequest:
     try:
         return ChatCompletionRequest.model_validate_json(doc, strict=True)  # n: "2" -> 400
     except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        param = ".".join(str(p) for p in first["loc"]) or None
-        msg = f"{param}: {first['msg']}" if param else str(first["msg"])
-        raise ApiError(400, "invalid_request", msg, param=param) from exc
+        raise invalid_request(exc) from exc
 
 
 async def _parse(request: Request, svc: ChatService, who: Principal) -> ChatCompletionRequest:

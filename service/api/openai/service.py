@@ -33,6 +33,7 @@ from typing import Any
 from PIL import Image
 from pydantic import ValidationError
 
+from service.api.errors import invalid_request
 from service.api.media import Media
 from service.api.openai.blobs import Blobs
 from service.api.openai.protocol import (
@@ -175,10 +176,7 @@ class ChatService:
                                 video_subtitles=req.video_subtitles,
                                 strategy=req.strategy)
         except ValidationError as exc:  # e.g. the joined text parts are over 8,000 chars
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "messages"
-            param = "messages" if where == "question" else where
-            raise _bad(f"{where}: {first['msg']}", param=param) from exc
+            raise invalid_request(exc, rename={"question": "messages", "": "messages"}) from exc
 
     async def inline_blobs(self, req: ChatCompletionRequest, blobs: Blobs,
                            who: Principal = ANONYMOUS) -> None:

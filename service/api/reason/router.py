@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from service.api.body import buffered_body, parsing
 from service.api.deps import request_id
+from service.api.errors import invalid_request
 from service.api.guard import guarded
 from service.api.multipart import StreamingForm
 from service.api.openapi import ERRORS
@@ -27,15 +28,6 @@ REASON_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/ReasonRequest"}},
     "multipart/form-data": {"schema": {"$ref": "#/components/schemas/ReasonMultipart"}},
 }}}
-
-
-def _invalid(exc: ValidationError | ValueError) -> ApiError:
-    if isinstance(exc, ValidationError) and exc.errors():
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or None
-        msg = first["msg"]
-        return ApiError(400, "invalid_request", f"{param}: {msg}" if param else msg, param=param)
-    return ApiError(400, "invalid_request", str(exc))
 
 
 def _json_field(key: str, text: str) -> Any:
@@ -58,7 +50,7 @@ def form_to_fields(form: dict[str, list[str]]) -> ReasonFields:
     try:
         return ReasonFields.model_validate(data)
     except ValidationError as exc:
-        raise _invalid(exc) from exc
+        raise invalid_request(exc) from exc
 
 
 async def _json_request(request: Request, svc: ReasonService) -> tuple[ReasonRequest, str | None]:
@@ -70,7 +62,7 @@ async def _json_request(request: Request, svc: ReasonService) -> tuple[ReasonReq
             with parsing(budget, len(body)):
                 return svc.parse_json(body)
         except ValidationError as exc:
-            raise _invalid(exc) from exc
+            raise invalid_request(exc) from exc
 
 
 async def _source(request: Request) -> tuple[ReasonFields, str, str | None]:

@@ -17,10 +17,11 @@ import pytest
 from service.grounding.geometry import box_iou
 from service.grounding.prompt import frame_label
 from service.grounding.types import TextPart
+from training.annotation import parse_annotation
 from training.config import DataConfig, RewardConfig
 from training.data import Sample, build_samples
 from training.records import TASKS, load_records
-from training.rewards import parse_annotation, score_all
+from training.rewards import score_all
 from training.synth_records import COLORS, generate
 
 CFG = DataConfig(num_frames=4, short_video_s=0.0, max_frames=8, max_pixels=112 * 84)
