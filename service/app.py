@@ -6,7 +6,10 @@ starts the job workers, and closes everything on shutdown. Tests pass their own
 backend (e.g. `ScriptedBackend`); production builds one from settings:
 `O3_VLLM_URL` -> the vLLM HTTP backend; else the local transformers backend on
 `O3_CHECKPOINT`, or on the random tiny checkpoint built under `O3_DATA_DIR` on first
-start (every response then says `random_tiny_model: true`).
+start (every response then says `random_tiny_model: true`). A backend that loads a
+model (`load()`, the local one) starts loading in the background at start-up; /ready
+says "loading" meanwhile. `POST /v1/reason` is served by `HotRoutes` (its own route
+handler, inside the request-context middleware) without FastAPI's router.
 """
 
 from __future__ import annotations
