@@ -232,12 +232,12 @@ def create_app(settings: Settings, *, backend: Backend | None = None,
         app.include_router(require_authed(r))
     app.include_router(health_router)
     _openapi_extras(app)
+    if hot_path:  # innermost middleware: request context and CORS still wrap it
+        app.add_middleware(HotRoutes, fastapi_app=app,
+                           routes=hot_routes([reason_router], HOT_PATHS))
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origin_list),
                            allow_methods=["*"], allow_headers=["*"])
-    if hot_path:  # inside the request context: ids, metrics and logs still wrap it
-        app.add_middleware(HotRoutes, fastapi_app=app,
-                           routes=hot_routes([reason_router], HOT_PATHS))
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     if WEB_DIR.is_dir():
         app.router.routes.append(WebMount("/", app=StaticFiles(directory=WEB_DIR, html=True),
