@@ -6,7 +6,10 @@ starts the job workers, and closes everything on shutdown. Tests pass their own
 backend (e.g. `ScriptedBackend`); production builds one from settings:
 `O3_VLLM_URL` -> the vLLM HTTP backend; else the local transformers backend on
 `O3_CHECKPOINT`, or on the random tiny checkpoint built under `O3_DATA_DIR` on first
-start (every response then says `random_tiny_model: true`).
+start (every response then says `random_tiny_model: true`). A backend that loads a
+model (`load()`, the local one) starts loading in the background at start-up; /ready
+says "loading" meanwhile. `POST /v1/reason` is served by `HotRoutes` (its own route
+handler, inside the request-context middleware) without FastAPI's router.
 """
 
 from __future__ import annotations
@@ -256,14 +259,15 @@ def create_app(settings: Settings, *, backend: Backend | None = None,
             reason_router, videos_router, jobs_router, openai_router, health_router)
         for r in router.routes if isinstance(r, APIRoute)]
     _openapi_extras(app)
+    if hot_path:  # innermost middleware: request context and CORS still wrap it
+        app.add_middleware(HotRoutes, fastapi_app=app,
+                           routes=hot_routes([reason_router], HOT_PATHS))
+    # outside the hot routes: every body, hot or not, is size-checked before it is read;
+    # inside CORS, so a browser sees the 413 itself
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origin_list),
                            allow_methods=["*"], allow_headers=["*"])
-    if hot_path:  # inside the request context: ids, metrics and logs still wrap it
-        app.add_middleware(HotRoutes, fastapi_app=app,
-                           routes=hot_routes([reason_router], HOT_PATHS))
-    # outside the hot routes: every body, hot or not, is size-checked before it is read
-    app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     if WEB_DIR.is_dir():
         app.router.routes.append(WebMount("/", app=StaticFiles(directory=WEB_DIR, html=True),

@@ -1,15 +1,16 @@
 """The hot routes: a few exact (method, path) routes served without FastAPI's router.
 
-Owns `HotRoutes`, a pure ASGI layer just inside the request-context middleware (so
-request ids, metrics and logging still wrap every request). For a request whose
-method and path are exactly those of a hot route (`POST /v1/reason`) it calls that
-route's own handler (`ApiKeyRoute`: the API-key check, then the endpoint) and maps
-an exception with the app's own exception handlers; everything else goes on to
-FastAPI untouched.
+Owns `HotRoutes`, the innermost user middleware: inside the request-context middleware
+and CORS (so request ids, metrics, logging and CORS headers still wrap every request).
+For a request whose method and path are exactly those of a hot route (`POST
+/v1/reason`) it calls that route's own handler (`ApiKeyRoute`: the API-key check, then
+the endpoint) and maps an exception with the app's own exception handlers; everything
+else goes on to FastAPI untouched.
 
-Why: a cached `/v1/reason` spent about a third of its CPU in FastAPI's routing
+Why: a cached `/v1/reason` spent more than half of its CPU in FastAPI's routing
 (nested included routers, route contexts) and per-route wrappers (two exit stacks,
-exception middleware) before our code ran; the profile is in bench/README.md.
+exception middleware, dependency solving) before and around our code; the profile is
+in bench/README.md.
 
 Invariants:
 - Same answers as the routed path: status, body, headers, error shape and the

@@ -282,7 +282,7 @@ def _decode_on(cursor: _Cursor, target: float, tol: float) -> tuple[float, Video
 def _end_of_stream(cursor: _Cursor, target: float) -> tuple[float, VideoFrame]:
     if cursor.last is not None:
         return cursor.last  # target past the last frame: the last frame is nearest
-    if cursor.stats.decoded_frames == 0:
+    if cursor.stats.decoded_frames == 0 and cursor.stats.seeks == 0:  # nothing from the start
         raise NoDecodableFrames("the video stream contains no decodable frames")
     raise TruncatedVideo(f"the video ends before {target:.2f} s although its header says "
                          f"{cursor.info.duration:.2f} s (is the file cut off?)")

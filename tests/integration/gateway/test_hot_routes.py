@@ -21,10 +21,14 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 VOLATILE = {"id", "request_id", "timings", "created", "job_id"}  # per request, never equal
 
 
+ORIGIN = "https://app.example"
+
+
 @asynccontextmanager
 async def client(tmp: Path, hot: bool, backend: ScriptedBackend) -> AsyncIterator[
         httpx.AsyncClient]:
-    app = create_app(settings_for(tmp, api_keys=KEY), backend=backend, hot_path=hot)
+    app = create_app(settings_for(tmp, api_keys=KEY, cors_origins=ORIGIN), backend=backend,
+                     hot_path=hot)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
@@ -64,11 +68,13 @@ async def _script(c: httpx.AsyncClient, video: Path) -> list[tuple[Any, ...]]:
     ]
     out = []
     for method, kwargs in requests:
+        kwargs["headers"] = {**kwargs.get("headers", {}), "Origin": ORIGIN}  # CORS too
         r = await c.request(method, "/v1/reason", **kwargs)
         body = r.json() if r.headers.get("content-type", "").startswith("application/json") \
             else r.text
         headers = {k: v for k, v in r.headers.items()
-                   if k in ("content-type", "www-authenticate", "allow", "retry-after")}
+                   if k in ("content-type", "www-authenticate", "allow", "retry-after",
+                            "access-control-allow-origin", "vary")}
         assert r.headers.get("x-request-id")
         echoed = r.headers["x-request-id"] == "abc-1"
         location = r.headers.get("location", "").rsplit("/", 1)[0]
@@ -90,6 +96,7 @@ async def test_hot_path_answers_as_the_router_does(tmp_path: Path, video_path: P
                                         200]
     assert hot == routed, json.dumps([hot, routed], indent=1, default=str)[:4000]
     assert hot[9][1]["cached"] is True and hot[8][3] is True
+    assert hot[9][2]["access-control-allow-origin"] == ORIGIN  # CORS wraps the hot path
 
 
 async def test_hot_path_backend_down_and_crash(tmp_path: Path, video_path: Path) -> None:

@@ -3,10 +3,13 @@ nothing but the wall time (same frames, same pixels, same work)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from service.video.decode import decode_all_at, decode_at
+from service.video.errors import TruncatedVideo
 from service.video.index import decode_floor, scan_packets
 from service.video.policy import FramePolicy, choose_times, fit_size
 from service.video.probe import probe_video
@@ -49,3 +52,23 @@ def test_parallel_same_frames_as_sequential_and_decode_all(videos: Videos, name:
         assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
         assert np.array_equal(np.asarray(a.image), np.asarray(c.image))
     assert many_stats.decoded_frames == one_stats.decoded_frames  # spread, not repeated
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_cut_off_file_is_truncated_not_undecodable(videos: Videos, tmp_path: Path,
+                                                   workers: int) -> None:
+    # A file cut after probing (index first, so it still opens): a worker whose range
+    # starts past the cut seeks and finds nothing. That is a truncated video, as
+    # sequentially, not "no decodable frames".
+    from service.video.synth import _remux_faststart
+
+    path, _ = videos["short_gop.mp4"]
+    info = probe_video(path)
+    fast = tmp_path / "fast.mp4"
+    _remux_faststart(path, fast)
+    cut = tmp_path / "cut.mp4"
+    data = fast.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    times = choose_times(info, FramePolicy(num_frames=16, short_video_s=0))
+    with pytest.raises(TruncatedVideo):
+        decode_at(cut, info, times, FED, workers=workers)
