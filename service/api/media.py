@@ -84,10 +84,10 @@ class Media:
 
     def owned_path(self, who: Principal, video_id: str) -> Path:
         """`path`, for a video of `who`'s tenant (or any video, for an admin); 404 else."""
-        self.store.path_for(video_id)  # 400 for a malformed id, before the tenant check
+        path = self.store.path_for(video_id)  # 400 for a malformed id, before the tenant
         if not who.admin and not self.store.owned_by(video_id, who.tenant):
             raise _not_found(video_id)
-        return self.path(video_id)
+        return self.store.get_at(video_id, path).path
 
     async def save(self, chunks: AsyncIterator[bytes], who: Principal) -> StoredVideo:
         """Store an upload for `who`'s tenant; probed (limits) before it is kept."""

@@ -272,7 +272,10 @@ class VideoStore:
 
     def get(self, video_id: str) -> StoredVideo:
         """The stored video, or `VideoNotFound`."""
-        path = self.path_for(video_id)
+        return self.get_at(video_id, self.path_for(video_id))
+
+    def get_at(self, video_id: str, path: Path) -> StoredVideo:
+        """`get` for a `path` that `path_for(video_id)` already returned."""
         try:
             st = path.stat()  # one system call: this is on every request's path
         except FileNotFoundError:

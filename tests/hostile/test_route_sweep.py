@@ -283,17 +283,20 @@ async def test_a_trickled_json_body_is_408_and_frees_its_budget(
     import service.api.body as body_module
 
     monkeypatch.setattr(body_module, "BODY_GRACE_S", 0.3)
-    monkeypatch.setattr(body_module, "BODY_MIN_RATE", 1000)
+    monkeypatch.setattr(body_module, "BODY_MIN_RATE", 1_000_000)  # 200 KB: 0.2 s more
+
+    size = 200_000  # over 64 KiB: small bodies skip the rate timer (they hold little)
 
     async def trickle() -> Any:
         yield b'{"question": "'
         for _ in range(100):
             await asyncio.sleep(0.1)
             yield b"x"
+        yield b"x" * (size - 114)
 
     async with gateway() as c:
         r = await c.post("/v1/reason", content=trickle(),
                          headers={"content-type": "application/json",
-                                  "content-length": str(15 + 100)})
+                                  "content-length": str(size)})
         assert_error(r, 408, "body_timeout")
         assert c.app.state.body_budget.held == 0  # type: ignore[attr-defined]
