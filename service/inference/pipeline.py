@@ -35,6 +35,7 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -102,15 +103,15 @@ class Pipeline:
     ) -> Verdict:
         kind = detect_task(question, options, task)
         timings = StageTimings()
-        repeated = opts.sampling.greedy and opts.n > 1
+        released = opts.weight_mode is WeightMode.RELEASED
+        # greedy n > 1: one trace stands for n (vLLM refuses n > 1 greedy); the released
+        # mode instead makes the release's n separate greedy calls (`_sample`)
+        repeated = opts.sampling.greedy and opts.n > 1 and not released
         sample = await self._sample(frames, question, kind, options, opts, timings)
         n_options = _n_options(question, options, kind)
         with _timed(timings, "parse"):
             parsed = self._parse(sample, frames, kind, n_options)
-        if opts.weight_mode is WeightMode.RELEASED:
-            if repeated:  # the release scores every copy of the greedy trace
-                sample = SampleResult(sample.completions[:1] * opts.n, sample.usage)
-                parsed = parsed[:1] * opts.n
+        if released:
             checks, outcome = await self._released(
                 sample, frames, question, options, kind, n_options, opts, timings)
             verify_usage = sum((c.usage for c in checks), Usage())
@@ -186,9 +187,16 @@ class Pipeline:
         timings: StageTimings,
     ) -> SampleResult:
         prompt = frames_prompt(frames, question, kind, options, opts)
-        calls = 1 if opts.sampling.greedy else opts.n
         with _timed(timings, "backend"):
-            return await self.backend.sample(prompt, frames.frames, calls, opts.sampling)
+            if not (opts.sampling.greedy and opts.n > 1):
+                return await self.backend.sample(prompt, frames.frames, opts.n, opts.sampling)
+            if opts.weight_mode is not WeightMode.RELEASED:
+                return await self.backend.sample(prompt, frames.frames, 1, opts.sampling)
+            # the release's loop: n generate calls of one greedy sample each
+            parts = await asyncio.gather(*(self.backend.sample(
+                prompt, frames.frames, 1, opts.sampling) for _ in range(opts.n)))
+            return SampleResult(tuple(c for p in parts for c in p.completions),
+                                sum((p.usage for p in parts), Usage()))
 
     @staticmethod
     def _parse(

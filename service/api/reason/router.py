@@ -95,7 +95,7 @@ async def _source(request: Request) -> tuple[ReasonFields, str, str | None]:
     description="JSON with `video_id` or `video_url`, or multipart with a `file` part and "
     "the same fields as form fields (`subtitles` may be a file part: SRT or WebVTT). "
     "Long videos and `async=true` answer 202 with a job.")
-async def reason(request: Request) -> Any:
+async def reason(request: Request) -> Response:
     rid = request_id(request)
     svc: ReasonService = request.app.state.services.reason
     fields, video_id, key = await _source(request)

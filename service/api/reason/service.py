@@ -306,6 +306,7 @@ class ReasonService:
         """A still image: cached like a video under the tenant's and the image's sha256;
         the image prompt; `answer_box` in the image's pixels."""
         source = image_source_id(data_url, who.tenant)
+        f = f.model_copy(update={"strategy": "uniform"})  # one still: nothing to search
         hit = await self.cached(f, source, request_id)
         if hit is not None:
             return hit

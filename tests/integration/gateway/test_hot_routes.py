@@ -27,7 +27,9 @@ ORIGIN = "https://app.example"
 @asynccontextmanager
 async def client(tmp: Path, hot: bool, backend: ScriptedBackend) -> AsyncIterator[
         httpx.AsyncClient]:
-    app = create_app(settings_for(tmp, api_keys=KEY, cors_origins=ORIGIN), backend=backend,
+    # one id secret: the same video gets the same (tenant-scoped) id in both apps
+    app = create_app(settings_for(tmp, api_keys=KEY, cors_origins=ORIGIN, id_secret="hot"),
+                     backend=backend,
                      hot_path=hot)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -103,15 +103,11 @@ async def test_lmms_eval_more_frames_than_the_image_limit(gateway: Gateway) -> N
     assert "image limit of 10" in str(err.value) and "O3_MAX_IMAGES" in str(err.value)
 
 
-async def test_lmms_eval_payload_over_the_body_cap(gateway: Gateway,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_lmms_eval_payload_over_the_body_cap(gateway: Gateway) -> None:
     """Native-size PNG frames can exceed the body cap (64 x 1080p ~ 250 MB of base64 vs
     128 MiB): a 413 `body_too_large` whose message says what to do (the guide explains)."""
-    import service.api.openai.router as router
-
-    monkeypatch.setattr(router, "MAX_BODY", 200_000)  # the same check, a smaller cap
     payload = lmms_eval_payload(MODEL, frames=4, size=(640, 360))
-    async with gateway() as c:
+    async with gateway(max_chat_body_bytes=200_000) as c:  # the same check, a smaller cap
         raw = await c.post("/v1/chat/completions", json=payload)
     assert raw.status_code == 413
     error = raw.json()["error"]

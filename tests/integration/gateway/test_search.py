@@ -100,7 +100,8 @@ async def test_short_video_under_auto_takes_exactly_todays_path(
     # one backend call, and its prompt is the uniform prompt over the sampler's frames
     assert [call.kind for call in backend.calls] == ["sample"]
     meta = sample_video(video_path, FramePolicy(num_frames=16)).frameset.meta
-    assert backend.calls[0].prompt == build_prompt("What moves?", meta.times)
+    assert backend.calls[0].prompt == build_prompt("What moves?", meta.times,
+                                                   duration=meta.duration)
 
 
 async def test_the_strategy_changes_the_cache_key_only_for_search(
