@@ -40,7 +40,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from service.api.reason.protocol import ReasonFields
-from service.api.reason.service import ReasonService
+from service.api.reason.service import ModelInfo, ReasonService
 from service.errors import ApiError
 from service.grounding.grammar import format_evidence, format_trace
 from service.grounding.types import FrameSetMeta
@@ -116,6 +116,7 @@ def ours(raw: dict[str, Any]) -> tuple[ReasonFields, Any] | None:
             "sampling": sampling, "frames": frames})
         service = object.__new__(ReasonService)  # resolve() reads only the settings
         service.settings = SETTINGS
+        service.model = ModelInfo("Open-o3-Video", "r", random_tiny=False)  # no trained policy
         return fields, service.resolve(fields)
     except (ValidationError, ApiError):
         return None
@@ -309,6 +310,7 @@ def ours_chat(raw: dict[str, Any]) -> tuple[ReasonFields, Any] | None:
         fields = ChatService.fields(object.__new__(ChatService), req, "What?")
         service = object.__new__(ReasonService)
         service.settings = SETTINGS
+        service.model = ModelInfo("Open-o3-Video", "r", random_tiny=False)  # no trained policy
         return fields, service.resolve(fields)
     except (ValidationError, ApiError):
         return None

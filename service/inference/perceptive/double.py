@@ -105,7 +105,10 @@ class PerceptiveDouble:
         return SampleResult(comps, Usage(prompt_tokens(prompt, images),
                                          sum(c.tokens for c in comps)))
 
-    async def score(self, prompt: Prompt, images: Sequence[Image.Image]) -> ScoreResult:
+    async def score(self, prompt: Prompt, images: Sequence[Image.Image], *,
+                    sampling: SamplingParams | None = None) -> ScoreResult:
+        """Rates the crops by whether they show the named object (`sampling` is accepted
+        as the Backend protocol has it; the double's judgement does not depend on it)."""
         self._check(prompt, images)
         self.score_calls += 1
         self.images_seen += len(images)
