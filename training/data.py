@@ -166,14 +166,14 @@ def check_key_frames(record: STGRRecord, duration: float) -> None:
 
 def video_frames(
     path: Path, cfg: DataConfig, key_times: Sequence[float],
-    key_files: Mapping[float, Path] | None = None,
+    key_files: Mapping[float, Path] | None = None, info: VideoInfo | None = None,
 ) -> tuple[list[Image.Image], FrameSetMeta]:
     """Uniform frames plus key frames labelled at their whole-second time.
 
     A key frame in `key_files` (annotated time -> JPEG) comes from its file; the others
     are decoded from the video at their annotated time. `key_times` must lie in the video.
     """
-    info = probe_video(path)
+    info = info or probe_video(path)
     uniform = choose_times(info, frame_policy(cfg))
     source = {key_label_time(k): k for k in sorted(key_times, reverse=True)}
     labels = merge_key_times(uniform, list(source), info.fps, cfg.max_frames)
@@ -194,10 +194,12 @@ def video_frames(
     return [img for _, img in frames], _meta(info, fed, [t for t, _ in frames])
 
 
-def served_frames(path: Path, cfg: DataConfig) -> tuple[list[Image.Image], FrameSetMeta]:
+def served_frames(
+    path: Path, cfg: DataConfig, info: VideoInfo | None = None
+) -> tuple[list[Image.Image], FrameSetMeta]:
     """Exactly the frames the service feeds for this video: `service.video.sample_video`
     with the config's policy, no annotation of any kind."""
-    sampled = sample_video(path, frame_policy(cfg))
+    sampled = sample_video(path, frame_policy(cfg), info=info)
     return list(sampled.frameset.frames), sampled.frameset.meta
 
 
@@ -405,13 +407,12 @@ def build_sample(
 def _video_sample_frames(
     record: STGRRecord, cfg: DataConfig, base_dir: Path, path: Path, served: bool,
 ) -> tuple[list[Image.Image], FrameSetMeta]:
+    info = probe_video(path)
+    check_key_frames(record, info.duration)  # before anything is decoded
     if served or not inserts_key_frames(record, cfg):
-        images, meta = served_frames(path, cfg)
-    else:
-        files = key_frame_files(record, cfg, base_dir)
-        images, meta = video_frames(path, cfg, record.key_times, files)
-    check_key_frames(record, meta.duration)
-    return images, meta
+        return served_frames(path, cfg, info)
+    files = key_frame_files(record, cfg, base_dir)
+    return video_frames(path, cfg, record.key_times, files, info)
 
 
 def sft_row(sample: Sample) -> dict[str, Any]:

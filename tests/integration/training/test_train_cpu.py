@@ -138,3 +138,21 @@ async def test_trained_checkpoint_answers_a_pipeline_call(
     assert verdict.usage.completion_tokens > 0
     assert backend.generate_calls == 1  # N samples in one generate call
     assert verdict.model_id == backend.model_id
+
+
+def test_released_rewards_in_a_real_rl_step(work: Path, sft_checkpoint: Path) -> None:
+    """`rl.rewards.mode: released` through TRL's reward call (trainer_state, the
+    annotation column of real samples) in a real GSPO step."""
+    from training.rl import run_rl
+
+    out = work / "rl-released"
+    cfg = _cfg(work, "rl.max_steps=1", "rl.max_completion_length=12", "rl.rewards.mode=released",
+               "rl.global_batch_size=4", "rl.per_device_batch_size=4", "rl.num_generations=2")
+    run_rl(cfg, model=str(sft_checkpoint), output_dir=out,
+           callbacks=[jsonl_metrics_callback(out / "m.jsonl")])
+    rows = [r for r in read_metrics(out / "m.jsonl") if "reward" in r]
+    assert len(rows) == 1
+    # released sums: accuracy up to 2 (temporal MCQ letter + tIoU), temporal up to 2
+    assert 0.0 <= rows[0]["rewards/accuracy/mean"] <= 2.0
+    assert 0.0 <= rows[0]["rewards/temporal/mean"] <= 2.0
+    assert '"mode": "released"' in (out / "training_config.json").read_text()
