@@ -199,3 +199,18 @@ async def test_progress_is_written_only_while_running(redis_db_url: str) -> None
             assert got is not None and got.progress is None
     finally:
         await client.aclose()  # type: ignore[attr-defined]
+
+
+async def test_auto_never_serves_a_uniform_answer_for_a_long_video(
+        gateway: Gateway, needle: tuple[Path, NeedleTruth]) -> None:
+    path, _ = needle
+    async with gateway(PerceptiveDouble(), search_auto_min_duration_s=60.0,
+                       sync_max_duration_s=400.0) as c:
+        vid = (await upload(c, path))["id"]
+        body = {"video_id": vid, "question": QUESTION, "n": 2}
+        uniform = await c.post("/v1/reason", json={**body, "strategy": "uniform"})
+        assert uniform.status_code == 200                 # cached under the uniform key
+        auto = await c.post("/v1/reason", json=body)      # 320 s > 60 s: a search
+        assert auto.status_code == 202, auto.text
+        job = await wait_job(c, auto.json()["job_id"], timeout=60)
+        assert job["result"]["search"] is not None and job["result"]["cached"] is False
