@@ -178,7 +178,7 @@ class Settings(BaseSettings):
     search_concurrency: int = Field(
         8, ge=1, le=64, description="chunk requests in flight at once (and a request's cap)"
     )
-    search_scan_samples: int = Field(2, ge=1, le=8, description="traces sampled per chunk")
+    search_scan_samples: int = Field(3, ge=1, le=8, description="traces sampled per chunk")
     search_keyframes_only: bool = Field(True, description="scan frames snap to keyframes")
     search_max_chunks: int = Field(
         512, ge=1, le=10000, description="a search needing more chunks is refused (400)"

@@ -27,7 +27,8 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-STAGES = ("probe", "decode", "backend", "parse", "verify", "vote")
+STAGES = ("probe", "decode", "backend", "parse", "verify", "vote",
+          "scan", "zoom")  # the last two: a search (docs/SEARCH.md)
 MAX_MEMO_CHILDREN = 4096  # label sets remembered by `child` (route x method x status)
 
 

@@ -6,8 +6,11 @@ or land out of order) and `job_events` (the reader's side: `GET /v1/jobs/{id}/ev
 
 Invariants:
 - The writer keeps only the LATEST progress; each write replaces the one before.
-  Leaving the context flushes the last value, then stops the task; a failed write
-  (e.g. Redis down) costs only that progress update, never the job.
+  Leaving the context stops the task by a flag (NOT by cancelling it alone: a cancel
+  that lands as a redis-py call finishes can be swallowed on Python 3.11, see
+  `service.state.jobs`, and awaiting such a task would hang the job), waits for it
+  at most `STOP_S`, then writes the last value; a failed write (e.g. Redis down)
+  costs only that progress update, never the job.
 - `job_events` reads the job record (so it works across gateways, memory or Redis):
   it sends a `status` event whenever status or progress changed, a comment line every
   `keepalive_s` so proxies keep the stream open, and a final `done` event with the
@@ -26,6 +29,8 @@ from typing import Any, Protocol
 
 from service.inference.search.types import SearchProgress
 
+STOP_S = 5.0  # how long leaving the writer waits for its last write
+
 
 class _Progressable(Protocol):
     async def set_progress(self, job_id: str, progress: dict[str, Any]) -> bool: ...
@@ -39,6 +44,7 @@ class ProgressWriter:
         self._latest: dict[str, Any] | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     def __call__(self, progress: SearchProgress) -> None:
         self._latest = {"stage": progress.stage, "chunks_scanned": progress.chunks_scanned,
@@ -51,15 +57,19 @@ class ProgressWriter:
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._closing = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            done, _ = await asyncio.wait({self._task}, timeout=STOP_S)
+            if not done:
+                self._task.cancel()  # best effort; never awaited (it may not end)
         if exc is None:
-            await self._flush()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_S):  # a stuck store must not hold the job
+                    await self._flush()
 
     async def _loop(self) -> None:
-        while True:
+        while not self._closing:
             await self._wake.wait()
             await self._flush()
 

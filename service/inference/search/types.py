@@ -30,8 +30,8 @@ class SearchOptions:
     zoom_frames: int = 32          # dense frames over all windows together
     context_frames: int = 4        # frames from the whole video added to the zoom set
     concurrency: int = 8           # chunk requests in flight at once
-    scan_samples: int = 2          # traces per chunk (one prefill): a lone trace that
-    #                                hallucinates would hide the chunk it was asked about
+    scan_samples: int = 3          # traces per chunk (one prefill): the event's chunk is
+    #                                lost only if ALL of them hallucinate (bench/README.md)
     keyframes_only: bool = True    # snap scan frames to keyframes (1 frame decoded each)
 
     def __post_init__(self) -> None:

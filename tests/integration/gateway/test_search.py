@@ -42,6 +42,18 @@ def sse(text: str) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+async def follow(c: Any, job_id: str, timeout: float = 60.0) -> Any:
+    """GET .../events, bounded in time; fails with the job's state if it never ends."""
+    import asyncio
+
+    try:
+        async with asyncio.timeout(timeout):
+            return await c.get(f"/v1/jobs/{job_id}/events")
+    except TimeoutError:
+        job = (await c.get(f"/v1/jobs/{job_id}")).json()
+        raise AssertionError(f"events of {job_id} did not end in {timeout} s: {job}") from None
+
+
 async def test_auto_searches_a_long_video_as_a_job_with_progress_events(
         gateway: Gateway, needle: tuple[Path, NeedleTruth]) -> None:
     path, truth = needle
@@ -51,7 +63,7 @@ async def test_auto_searches_a_long_video_as_a_job_with_progress_events(
         r = await c.post("/v1/reason", json={"video_id": vid, "question": QUESTION, "n": 8})
         assert r.status_code == 202, r.text      # a search is always a job
         job_id = r.json()["job_id"]
-        events = await c.get(f"/v1/jobs/{job_id}/events")
+        events = await follow(c, job_id)
         assert events.headers["content-type"].startswith("text/event-stream")
         got = sse(events.text)
         assert got[-1][0] == "done" and got[-1][1]["status"] == "done"
@@ -177,7 +189,7 @@ async def test_search_job_progress_over_redis(gateway: Gateway, needle: tuple[Pa
         vid = (await upload(c, path))["id"]
         r = await c.post("/v1/reason", json={"video_id": vid, "question": QUESTION,
                                              "strategy": "search", "n": 4})
-        got = sse((await c.get(f"/v1/jobs/{r.json()['job_id']}/events")).text)
+        got = sse((await follow(c, r.json()["job_id"])).text)
     assert any(d.get("progress") for e, d in got if e == "status")
     assert got[-1][0] == "done"
     t = answer_time(got[-1][1]["result"]["answer"])
@@ -200,3 +212,31 @@ async def test_progress_is_written_only_while_running(redis_db_url: str) -> None
             assert got is not None and got.progress is None
     finally:
         await client.aclose()  # type: ignore[attr-defined]
+
+
+async def test_auto_never_serves_a_uniform_answer_for_a_long_video(
+        gateway: Gateway, needle: tuple[Path, NeedleTruth]) -> None:
+    path, _ = needle
+    async with gateway(PerceptiveDouble(), search_auto_min_duration_s=60.0,
+                       sync_max_duration_s=400.0) as c:
+        vid = (await upload(c, path))["id"]
+        body = {"video_id": vid, "question": QUESTION, "n": 2}
+        uniform = await c.post("/v1/reason", json={**body, "strategy": "uniform"})
+        assert uniform.status_code == 200                 # cached under the uniform key
+        auto = await c.post("/v1/reason", json=body)      # 320 s > 60 s: a search
+        assert auto.status_code == 202, auto.text
+        job = await wait_job(c, auto.json()["job_id"], timeout=60)
+        assert job["result"]["search"] is not None and job["result"]["cached"] is False
+
+
+async def test_search_stages_reach_the_metrics(gateway: Gateway,
+                                               needle: tuple[Path, NeedleTruth]) -> None:
+    path, _ = needle
+    async with gateway(PerceptiveDouble()) as c:
+        vid = (await upload(c, path))["id"]
+        r = await c.post("/v1/reason", json={"video_id": vid, "question": QUESTION,
+                                             "strategy": "search", "n": 2})
+        await wait_job(c, r.json()["job_id"], timeout=60)
+        text = (await c.get("/metrics")).text
+    for stage in ("scan", "zoom"):
+        assert f'stage="{stage}"' in text

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from typing import Any
 
 from service.api.jobs.progress import ProgressWriter, job_events
@@ -96,3 +98,31 @@ def test_a_failing_progress_write_never_fails_the_job():
         return "finished"
 
     assert asyncio.run(run()) == "finished"
+
+
+class SwallowingQueue:
+    """A store whose write swallows a cancel (redis-py on Python 3.11 can, see
+    service.state.jobs): a writer stopped by cancel alone would never end."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    async def set_progress(self, job_id: str, progress: dict[str, Any]) -> bool:
+        with contextlib.suppress(asyncio.CancelledError):  # as the real client sometimes does
+            await asyncio.sleep(0.05)
+        self.writes += 1
+        return True
+
+
+def test_leaving_the_writer_never_hangs_on_a_swallowed_cancel():
+    async def run() -> tuple[int, float]:
+        q = SwallowingQueue()
+        start = time.monotonic()
+        async with ProgressWriter(q, "job_1") as w:
+            w(SearchProgress("scan", 1, 2))
+            await asyncio.sleep(0.01)            # the writer task is inside a write
+            w(SearchProgress("done", 2, 2))
+        return q.writes, time.monotonic() - start
+
+    writes, took = asyncio.run(asyncio.wait_for(run(), 30))
+    assert took < 1.0 and writes >= 2            # ended at once, the last value written
