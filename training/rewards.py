@@ -36,7 +36,6 @@ Invariants:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -52,7 +51,6 @@ from training.rewards_released import released_terms, rouge_mean
 
 RewardFunc = Callable[..., list[float]]
 
-_CLOCK = re.compile(r"\s*([0-9]{1,3}):([0-5]?[0-9](?:\.[0-9]{1,6})?)\s*s?\s*")
 
 
 # ---- reading completions and annotations ------------------------------------------
@@ -79,15 +77,9 @@ def _parse_cached(text: str, raw_annotation: str) -> ParsedTrace:
 
 
 def time_value(content: str) -> float | None:
-    """A `<t>` content as seconds: `2.5`, `2.5 s`, `0:02` (mm:ss); None when unreadable."""
-    clock = _CLOCK.fullmatch(content)
-    if clock:
-        return int(clock[1]) * 60 + float(clock[2])
-    numbers = grammar.NUMBER.findall(content)  # as the parser reads evidence times
-    if len(numbers) != 1:
-        return None
-    value = float(numbers[0])
-    return value if math.isfinite(value) else None
+    """A `<t>` content as seconds (the parser's reader: `2.5`, `2.5 s`, `0:02`,
+    `1:02:03`); None when unreadable."""
+    return grammar.tag_time(content)[0]
 
 
 def think_times(think: str | None) -> list[float | None]:

@@ -8,7 +8,7 @@ differ only in how they wait, never in what they send.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import httpx
@@ -16,7 +16,6 @@ import httpx
 from clients.sdk._core import (
     RetryPolicy,
     auth_headers,
-    reason_body,
     resolve_api_key,
     resolve_base_url,
 )
@@ -68,24 +67,19 @@ class ReasonOptions:
     def body(
         self, question: str, video_id: str | None, video_url: str | None, async_: bool
     ) -> dict[str, Any]:
-        return reason_body(
-            question,
-            video_id=video_id,
-            video_url=video_url,
-            options=self.options,
-            task=self.task,
-            n=self.n,
-            voting=self.voting,
-            weight_mode=self.weight_mode,
-            abstain_below=self.abstain_below,
-            sampling=self.sampling,
-            frames=self.frames,
-            return_traces=self.return_traces,
-            async_=async_,
-            prompt=self.prompt,
-            strategy=self.strategy,
-            search=self.search,
-        )
+        """The JSON body of `POST /v1/reason`: every option that is set (unset ones are
+        left to the server); `prompt` (the protocol and prompt overrides: `protocol`,
+        `system`, `instruction`, `preamble`, `subtitles`, `video_subtitles`; docs/API.md)
+        is sent as top-level fields."""
+        body: dict[str, Any] = {"video_id": video_id, "video_url": video_url,
+                                "question": question}
+        body |= {f.name: getattr(self, f.name) for f in fields(self)
+                 if f.name not in ("prompt", "return_traces")}
+        body |= {k: v for k, v in (self.prompt or {}).items() if k not in body}
+        body = {k: v for k, v in body.items() if v is not None}
+        body["return_traces"] = self.return_traces
+        body["async"] = async_
+        return body
 
 
 class BaseClient:

@@ -104,51 +104,6 @@ def classify_video(video: object) -> tuple[VideoKind, Any]:
     raise TypeError(f"video must be a path, bytes, a binary file or a video id, not {video!r}")
 
 
-def reason_body(
-    question: str,
-    *,
-    video_id: str | None = None,
-    video_url: str | None = None,
-    options: list[str] | None = None,
-    task: str | None = None,
-    n: int | None = None,
-    voting: str | None = None,
-    weight_mode: str | None = None,
-    abstain_below: float | None = None,
-    sampling: dict[str, Any] | None = None,
-    frames: dict[str, Any] | None = None,
-    return_traces: bool = False,
-    async_: bool = False,
-    prompt: dict[str, Any] | None = None,
-    strategy: str | None = None,
-    search: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The JSON body of `POST /v1/reason`; unset options are left to the server.
-
-    `prompt`: the protocol and prompt overrides, sent as top-level fields (`protocol`,
-    `system`, `instruction`, `preamble`, `subtitles`, `video_subtitles`; docs/API.md)."""
-    body: dict[str, Any] = {
-        "video_id": video_id,
-        "video_url": video_url,
-        "question": question,
-        "options": options,
-        "task": task,
-        "n": n,
-        "voting": voting,
-        "weight_mode": weight_mode,
-        "abstain_below": abstain_below,
-        "sampling": sampling,
-        "frames": frames,
-        "strategy": strategy,
-        "search": search,
-    }
-    body |= {k: v for k, v in (prompt or {}).items() if k not in body}
-    body = {k: v for k, v in body.items() if v is not None}
-    body["return_traces"] = return_traces
-    body["async"] = async_
-    return body
-
-
 def parse_model(model: type[M], response: httpx.Response) -> M:
     """Validate a successful response body as `model` (a wire mismatch is an APIError)."""
     try:

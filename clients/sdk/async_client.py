@@ -104,23 +104,14 @@ class AsyncClient(BaseClient):
         With `async_=True`, or when the server chooses to queue the request (202), the
         job is polled every `poll` seconds until it ends. `prompt`: the prompt protocol
         and overrides (`{"protocol": "vstar-when", "instruction": ...}`).
-        job is polled every `poll` seconds until it ends. `strategy="search"` (or `auto`
-        on a long video) searches the video: always a job; `job_progress` then sees
-        `job.progress` (stage, chunks scanned / total), the result carries `search`.
+        `strategy="search"` (or `auto` on a long video) searches the video: always a job;
+        `job_progress` then sees `job.progress` (stage, chunks scanned / total), the
+        result carries `search`.
         """
         opts = ReasonOptions(
-            options,
-            task,
-            n,
-            voting,
-            weight_mode,
-            abstain_below,
-            sampling,
-            frames,
-            return_traces,
-            prompt,
-            strategy,
-            search,
+            options=options, task=task, n=n, voting=voting, weight_mode=weight_mode,
+            abstain_below=abstain_below, sampling=sampling, frames=frames,
+            return_traces=return_traces, prompt=prompt, strategy=strategy, search=search,
         )
         out = await self._submit(video, question, opts, async_, upload_progress)
         if isinstance(out, ReasonResult):

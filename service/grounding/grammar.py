@@ -19,6 +19,7 @@ no nested unbounded quantifiers, so matching is linear-ish in the input length.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -175,3 +176,22 @@ def clock_seconds(m: re.Match[str], prefix: str = "") -> float | None:
 
 CORRECT_OPTION = re.compile(r"correct\s*option\s*[:：]?", _FLAGS)
 """The temporal-MCQ marker before the option letter."""
+
+
+TAG_CLOCK = re.compile(
+    r"\s*(?:([0-9]{1,2}):)?([0-9]{1,3}):([0-5]?[0-9](?:\.[0-9]{1,6})?)\s*s?\s*")
+"""A `<t>` content written as a clock: `m:ss`, `h:mm:ss`, optional fraction and `s`."""
+
+
+def tag_time(content: str) -> tuple[float | None, bool]:
+    """A `<t>` content as seconds, and whether it was written as a clock: `2.5`, `2.5 s`,
+    `0:02`, `1:02:03.5`. (None, False) when it holds not exactly one finite number. The
+    one reader of cited times, for the parser and the rewards alike."""
+    clock = TAG_CLOCK.fullmatch(content)
+    if clock:
+        return int(clock[1] or 0) * 3600 + int(clock[2]) * 60 + float(clock[3]), True
+    numbers = NUMBER.findall(content)
+    if len(numbers) != 1:
+        return None, False
+    value = float(numbers[0])
+    return (value if math.isfinite(value) else None), False

@@ -95,8 +95,6 @@ from service.grounding.types import Box, Defect, EvidenceItem, ParsedTrace, Size
 TIME_SLACK_S = 1.0
 """How far past the end a cited time may be and still be clamped rather than dropped."""
 
-_CLOCK = re.compile(
-    r"\s*(?:([0-9]{1,2}):)?([0-9]{1,3}):([0-5]?[0-9](?:\.[0-9]{1,6})?)\s*s?\s*")
 _FALLBACK_SPANS = (
     (g.UNTAGGED_SPAN, "span_untagged"),
     (g.BRACKETED_SPAN, "span_bracketed"),
@@ -470,13 +468,9 @@ class _Reader:
         return value
 
     def _time_value(self, content: str) -> float | None:
-        clock = _CLOCK.fullmatch(content)
+        value, clock = g.tag_time(content)
         if clock:
             self.add("time_clock_format", content)
-            return int(clock[1] or 0) * 3600 + int(clock[2]) * 60 + float(clock[3])
-        numbers = g.NUMBER.findall(content)
-        values = [float(n) for n in numbers]
-        if len(values) != 1 or not _finite(values):
+        elif value is None:
             self.add("time_malformed", content[:40])
-            return None
-        return values[0]
+        return value

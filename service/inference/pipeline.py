@@ -35,7 +35,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -192,9 +191,9 @@ class Pipeline:
                 return await self.backend.sample(prompt, frames.frames, opts.n, opts.sampling)
             if opts.weight_mode is not WeightMode.RELEASED:
                 return await self.backend.sample(prompt, frames.frames, 1, opts.sampling)
-            # the release's loop: n generate calls of one greedy sample each
-            parts = await asyncio.gather(*(self.backend.sample(
-                prompt, frames.frames, 1, opts.sampling) for _ in range(opts.n)))
+            # the release's loop: n generate calls of one greedy sample each, in turn
+            parts = [await self.backend.sample(prompt, frames.frames, 1, opts.sampling)
+                     for _ in range(opts.n)]
             return SampleResult(tuple(c for p in parts for c in p.completions),
                                 sum((p.usage for p in parts), Usage()))
 
