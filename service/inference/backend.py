@@ -140,6 +140,16 @@ class BackendBadRequest(BackendError):
     code = "backend_bad_request"
 
 
+VLLM_SAMPLING_EPS = 1e-5  # vLLM: a temperature below this is greedy sampling
+
+
+def refuse_greedy_n(n: int, sampling: SamplingParams) -> None:
+    """vLLM's rule, for the in-process test doubles (so a test fails where the real
+    engine would): `n > 1` with greedy sampling is refused, in vLLM's words."""
+    if n > 1 and sampling.temperature < VLLM_SAMPLING_EPS:
+        raise BackendBadRequest(f"n must be 1 when using greedy sampling, got {n}.")
+
+
 @runtime_checkable
 class Backend(Protocol):
     """A model engine that can sample grounded traces and score verification prompts."""

@@ -24,6 +24,7 @@ from service.inference.backend import (
     SamplingParams,
     ScoreResult,
     Usage,
+    refuse_greedy_n,
 )
 
 CompletionScript = Sequence[str] | Callable[[Prompt, int, SamplingParams], Sequence[str]]
@@ -72,6 +73,7 @@ class ScriptedBackend:
     ) -> SampleResult:
         await self._enter()
         self.calls.append(RecordedCall("sample", prompt, len(images), n, sampling))
+        refuse_greedy_n(n, sampling)  # as vLLM does
         script = self.completions
         if callable(script):  # in a thread: a script may block (tests hold a request)
             texts = list(await asyncio.to_thread(script, prompt, n, sampling))

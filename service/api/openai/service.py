@@ -20,7 +20,6 @@ with no winner (abstained), `length` when every trace was cut, else `stop`.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -46,7 +45,6 @@ from service.api.openai.protocol import (
     Usage,
     VideoUrlPart,
 )
-from service.api.reason.convert import verdict_response
 from service.api.reason.protocol import (
     MAX_SYSTEM_CHARS,
     FramesIn,
@@ -58,7 +56,7 @@ from service.api.reason.protocol import (
 from service.api.reason.service import ReasonService, image_limit_message
 from service.api.videos.service import VideosService
 from service.errors import ApiError
-from service.grounding.types import FrameSetMeta, TaskType
+from service.grounding.types import FrameSetMeta
 from service.inference.images import ImageDataError, from_data_url
 from service.security.auth import ANONYMOUS, Principal
 from service.settings import Settings
@@ -243,35 +241,14 @@ class ChatService:
                       rid: str, who: Principal) -> ReasonResponse:
         if len(urls) == 1 and req.frame_times is None and req.duration is None:
             return await self.reason.answer_image(fields, urls[0], rid, who)  # a still image
-        times = frame_times(len(urls), req.frame_times, req.duration)
-        source = frames_source_id(urls, times, who.tenant)
-        # the client chose the frames: nothing to search (uniform shares auto's key)
-        fields = fields.model_copy(update={"strategy": "uniform"})
-        hit = await self.reason.cached(fields, source, rid)
-        if hit is not None:
-            return hit
-        resp = await self._infer_frames(urls, times, fields, rid)
-        await self.reason.remember(fields, source, self.reason.resolve(fields), resp)
-        return resp
-
-    async def _infer_frames(self, urls: list[str], times: list[float], fields: ReasonFields,
-                            rid: str) -> ReasonResponse:
-        frames = await asyncio.to_thread(to_frameset, urls, times,
-                                         self.settings.default_min_pixels,
-                                         self.settings.default_max_pixels)
         if fields.video_subtitles:
             raise _bad("video_subtitles needs a video_url, not image frames",
                        "invalid_subtitles", "video_subtitles")
-        r = self.reason.resolve(fields)
-        opts = self.reason.options(fields, r)
-        async with self.reason.gate.slot():
-            verdict = await self.reason.pipeline.run(
-                frames, fields.question, options=fields.options,
-                task=TaskType(fields.task) if fields.task else None, opts=opts)
-        return verdict_response(verdict, frames.meta, response_id="chatcmpl-" + uuid.uuid4().hex,
-                                request_id=rid, video_id="",
-                                random_tiny=self.reason.model.random_tiny,
-                                timings=verdict.timings.as_dict(), with_traces=True)
+        times = frame_times(len(urls), req.frame_times, req.duration)
+        return await self.reason.answer_frames(
+            fields, frames_source_id(urls, times, who.tenant),
+            lambda policy: to_frameset(urls, times, policy.min_pixels, policy.max_pixels),
+            rid, video_id="")
 
 
 def frames_source_id(urls: list[str], times: list[float], tenant: str = "") -> str:

@@ -301,27 +301,38 @@ class ReasonService:
                                abstain_below=f.abstain_below, return_traces=f.return_traces,
                                prompt=r.prompt, subtitles=cues if cues is not None else r.cues)
 
-    async def answer_image(self, f: ReasonFields, data_url: str, request_id: str,
-                           who: Principal = ANONYMOUS) -> ReasonResponse:
-        """A still image: cached like a video under the tenant's and the image's sha256;
-        the image prompt; `answer_box` in the image's pixels."""
-        source = image_source_id(data_url, who.tenant)
-        f = f.model_copy(update={"strategy": "uniform"})  # one still: nothing to search
+    async def answer_frames(self, f: ReasonFields, source: str,
+                            load: Callable[[FramePolicy], FrameSet], request_id: str,
+                            *, video_id: str | None = None) -> ReasonResponse:
+        """Frames the client chose (a still image, chat image frames), cached under
+        `source` (a tenant-scoped digest of their bytes): nothing to probe or search.
+        `load` builds them for the resolved policy, off the event loop; `video_id` is what
+        the response names (default `source`)."""
+        f = f.model_copy(update={"strategy": "uniform"})  # uniform shares auto's key
         hit = await self.cached(f, source, request_id)
         if hit is not None:
             return hit
         r = self.resolve(f)
         start = time.perf_counter()
-        frames = await asyncio.to_thread(still_frameset, data_url, r.policy)
+        frames = await asyncio.to_thread(load, r.policy)
         async with self.gate.slot():
             verdict = await self._infer(f, r, frames)
         timings = verdict.timings.as_dict() | {"total": time.perf_counter() - start}
         resp = verdict_response(
             verdict, frames.meta, response_id=_new_id(), request_id=request_id,
-            video_id=source, random_tiny=self.model.random_tiny, timings=timings,
+            video_id=source if video_id is None else video_id,
+            random_tiny=self.model.random_tiny, timings=timings,
             with_traces=f.return_traces)
         await self.remember(f, source, r, resp)
         return resp
+
+    async def answer_image(self, f: ReasonFields, data_url: str, request_id: str,
+                           who: Principal = ANONYMOUS) -> ReasonResponse:
+        """A still image: cached under the tenant's and the image's digest; the image
+        prompt; `answer_box` in the image's pixels."""
+        return await self.answer_frames(f, image_source_id(data_url, who.tenant),
+                                        functools.partial(still_frameset, data_url),
+                                        request_id)
 
     async def _infer(self, f: ReasonFields, r: Resolved, frames: FrameSet,
                      cues: tuple[Cue, ...] | None = None) -> Verdict:

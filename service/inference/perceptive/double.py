@@ -57,6 +57,7 @@ from service.inference.backend import (
     SamplingParams,
     ScoreResult,
     Usage,
+    refuse_greedy_n,
 )
 from service.inference.perceptive.questions import Question, parse_question
 from service.inference.perceptive.vision import PALETTE, covers, find_shapes
@@ -78,7 +79,7 @@ class Seen:
 class PerceptiveDouble:
     hallucination: float = 0.0
     seed: int = 0
-    max_images: int = 256
+    max_images: int = 64  # vLLM --limit-mm-per-prompt as compose sets it (O3_MAX_IMAGES)
     delay: float = 0.0
     name: str = "perceptive-double"
     sample_calls: int = 0
@@ -96,6 +97,7 @@ class PerceptiveDouble:
     async def sample(self, prompt: Prompt, images: Sequence[Image.Image], n: int,
                      sampling: SamplingParams) -> SampleResult:
         self._check(prompt, images)
+        refuse_greedy_n(n, sampling)
         if self.delay:
             await asyncio.sleep(self.delay)
         self.sample_calls += 1
