@@ -10,12 +10,14 @@ runs the SAME request (same prompt, 16 frames of 420x224, n=8, temperature 1, fi
 seed: identical tokens every time) once quiet and once with one CPU hog per available
 core (`while True: pass` processes, started before and killed after the timed call),
 configurations and quiet/hog order alternating by round, so load drifts hit all alike.
-Reported per configuration: median quiet and hogged wall time,
+Reported per configuration: the threads each call used (quiet / hogged), median quiet
+and hogged wall time,
 the slowdown (hogged / quiet, per round: median and range) and the generated tokens.
 
-Configurations: `auto` = the service's default (`O3_THREADS_PER_PROCESS=0`: cores
-available / workers, here one worker); a number = that many threads; `torch-default` =
-torch's pools left as torch sizes them and OpenMP's default (spinning) wait policy
+Configurations: `auto` = the service's default (`O3_THREADS_PER_PROCESS=0`: the cores
+available but one, shared by the workers, here one worker: 1 thread on 2 cores); a
+number = exactly that many threads (`2` here = the earlier default, cores / workers);
+`torch-default` = torch's pools left as torch sizes them and OpenMP's default (spinning) wait policy
 (what the backend did before the setting); `CONFIG+passive` / `CONFIG+spin` force
 `OMP_WAIT_POLICY` (the service's default is passive, `prefer_passive_waits`).
 The machine's load average is printed before and after: "quiet" means no hog of
@@ -74,7 +76,7 @@ def child(args: argparse.Namespace) -> None:
     if args.child == "torch-default":
         import torch  # first: OpenMP keeps its spinning default
 
-        local_hf.apply_torch_threads = lambda threads: None  # as before the setting
+        local_hf.apply_torch_threads = lambda threads, interop=None: None  # as before
         shown = torch.get_num_threads()
     threads = int(args.child) if args.child.isdigit() else 0
     backend = local_hf.LocalHFBackend(args.checkpoint, device="cpu", threads=threads)
@@ -91,7 +93,8 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps({"threads": shown or backend.threads}), flush=True)
     for _ in sys.stdin:
         seconds, tokens = once()
-        print(json.dumps({"seconds": seconds, "tokens": tokens}), flush=True)
+        used = shown or backend.threads
+        print(json.dumps({"seconds": seconds, "tokens": tokens, "threads": used}), flush=True)
 
 
 class Config:
@@ -114,6 +117,7 @@ class Config:
         self.quiet: list[float] = []
         self.hogged: list[float] = []
         self.tokens: set[int] = set()
+        self.used: dict[str, set[int]] = {"quiet": set(), "hog": set()}
 
     def _reply(self) -> dict[str, Any]:
         assert self.proc.stdout is not None
@@ -123,12 +127,12 @@ class Config:
         reply: dict[str, Any] = json.loads(line)
         return reply
 
-    def run(self) -> tuple[float, int]:
+    def run(self) -> tuple[float, int, int]:
         assert self.proc.stdin is not None
         self.proc.stdin.write("go\n")
         self.proc.stdin.flush()
         reply = self._reply()
-        return float(reply["seconds"]), int(reply["tokens"])
+        return float(reply["seconds"]), int(reply["tokens"]), int(reply["threads"])
 
     def close(self) -> None:
         if self.proc.stdin is not None:
@@ -143,21 +147,23 @@ def measure(configs: list[Config], rounds: int, hog_count: int) -> None:
             for kind in (("quiet", "hog") if r % 2 == 0 else ("hog", "quiet")):
                 hogs = start_hogs(hog_count) if kind == "hog" else []
                 try:
-                    seconds, tokens = cfg.run()
+                    seconds, tokens, used = cfg.run()
                 finally:
                     stop_hogs(hogs)
                 (cfg.hogged if kind == "hog" else cfg.quiet).append(seconds)
                 cfg.tokens.add(tokens)
+                cfg.used[kind].add(used)
         print(f"  round {r + 1}/{rounds} done; load {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def report(configs: list[Config]) -> None:
     med = statistics.median
-    print(f"{'config':<15}{'threads':>8}{'quiet s':>9}{'hogged s':>10}"
+    print(f"{'config':<15}{'threads q/h':>12}{'quiet s':>9}{'hogged s':>10}"
           f"{'slowdown':>10}{'rounds':>14}{'tokens':>12}")
     for cfg in configs:
         ratios = [h / q for q, h in zip(cfg.quiet, cfg.hogged, strict=True)]
-        print(f"{cfg.name:<15}{cfg.threads:>8}{med(cfg.quiet):>9.3f}{med(cfg.hogged):>10.3f}"
+        used = "/".join(",".join(map(str, sorted(cfg.used[k]))) for k in ("quiet", "hog"))
+        print(f"{cfg.name:<15}{used:>12}{med(cfg.quiet):>9.3f}{med(cfg.hogged):>10.3f}"
               f"{med(cfg.hogged) / med(cfg.quiet):>9.2f}x"
               f"{min(ratios):>7.2f}..{max(ratios):<5.2f}{sorted(cfg.tokens)!s:>12}")
     auto = next((c for c in configs if c.name == "auto"), None)

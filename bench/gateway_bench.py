@@ -2,7 +2,7 @@
 
     python -m bench.gateway_bench [--seconds 2] [--rounds 5] [--concurrency 16]
                                   [--inproc-requests 2000] [--uploads 20] [--upload-mb 200]
-                                  [--api-key KEY] [--baseline-root DIR]
+                                  [--api-key KEY] [--baseline-root DIR] [--py-spy DIR]
 
 1. Throughput: `POST /v1/reason` on a cached video (the gateway app with an instant
    ScriptedBackend; after the first request every answer is a cache hit, so no decode
@@ -27,6 +27,8 @@
    ignores it). `--baseline-root DIR` adds a third server, the gateway of another
    checkout of this repository (e.g. `git archive <commit> | tar -x -C DIR`), measured
    in the same interleaved rounds, so a change is judged before/after in ONE run.
+   `--py-spy DIR` writes a py-spy flame graph (SVG) of each server over the rounds
+   (`pip install py-spy`; the sampling costs CPU, so take ratios from a run without it).
 2. Memory: `--uploads` concurrent streaming uploads of `--upload-mb` MB each to
    `/v1/videos`; the server's RSS (psutil) is sampled throughout. The bytes are not
    a video (the store hashes and writes them, then the probe refuses them with 415 and
@@ -262,7 +264,9 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
         for url, _ in targets.values():  # warm all (connections, first-call imports)
             asyncio.run(load(url, payload, 1.0, 2))
         inproc = InProcess(tmp / "inproc", args.api_key) if args.inproc_requests else None
+        spies = flame_graphs(targets, Path(args.py_spy)) if args.py_spy else []
         loaded, single, inproc_res = run_rounds(targets, payload, args, inproc)
+        stop_flame_graphs(spies)
     finally:
         for proc, _ in servers.values():
             proc.terminate()
@@ -275,6 +279,30 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
         from bench.asgi_harness import report as inproc_report
 
         inproc_report(inproc_res)
+
+
+def flame_graphs(targets: dict[str, tuple[str, int]], out: Path
+                 ) -> list[subprocess.Popen[bytes]]:
+    """py-spy recorders (`pip install py-spy`) on every server for the rounds: one SVG
+    flame graph per server under `out` (sampling slows the servers: use a separate run
+    for the ratios)."""
+    out.mkdir(parents=True, exist_ok=True)
+    spies = []
+    for name, (_, pid) in targets.items():
+        svg = out / (name.strip("/").split(" ")[0].replace("/", "_") + ".svg")
+        spies.append(subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", "250",
+                                       "--output", str(svg), "--format", "flamegraph"]))
+    time.sleep(1.0)  # attached before the first round
+    return spies
+
+
+def stop_flame_graphs(spies: list[subprocess.Popen[bytes]]) -> None:
+    import signal
+
+    for spy in spies:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its SVG on SIGINT
+    for spy in spies:
+        spy.wait(timeout=60)
 
 
 class InProcess:
@@ -416,6 +444,8 @@ def main() -> None:
     p.add_argument("--api-key", default="bench-key-1", help="gateway API key ('' = auth off)")
     p.add_argument("--baseline-root", help="another checkout whose gateway runs alongside")
     p.add_argument("--skip", choices=["throughput", "memory"], action="append", default=[])
+    p.add_argument("--py-spy", metavar="DIR",
+                   help="record a py-spy flame graph of each server during the rounds")
     p.add_argument("--serve", choices=["gateway", "bare"], help=argparse.SUPPRESS)
     p.add_argument("--inproc-requests", type=int, default=2000,
                    help="requests per in-process ASGI round (0 = skip that harness)")

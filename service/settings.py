@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     backend_timeout_s: float = Field(120.0, gt=0, description="one backend call's deadline")
     threads_per_process: int = Field(
         0, ge=0, le=1024, description="CPU threads per gateway process for torch (local "
-        "backend: intra- and inter-op pools); 0 = cores available / O3_WORKERS"
+        "backend: intra- and inter-op pools); 0 = (cores available - 1) / O3_WORKERS, at "
+        "least 1"
     )
     max_images: int = Field(
         64, ge=10, le=1024, description="images one model prompt may hold (frames or "
@@ -258,7 +259,7 @@ class Settings(BaseSettings):
 
     @property
     def torch_threads(self) -> int:
-        """`threads_per_process`, or (0) the cores available shared by the workers."""
+        """`threads_per_process`, or (0) the cores available but one, shared by the workers."""
         from service.inference.cpu_budget import resolve_threads
 
         return resolve_threads(self.threads_per_process, self.workers)

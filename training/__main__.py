@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("out", type=Path)
     synth.add_argument("--n", type=int, default=200, help="number of records")
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--recipe", default="default", help="scene recipe: default, learnable")
     tiny = sub.add_parser("tiny", help="build the tiny random checkpoint (service.inference.tiny)")
     tiny.add_argument("rest", nargs=argparse.REMAINDER)
     ev = sub.add_parser("eval", help="score a checkpoint on held-out records")
@@ -51,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     abl.add_argument("--set", dest="overrides", action="append", default=[])
     abl.add_argument("--n-train", type=int, default=240)
     abl.add_argument("--n-eval", type=int, default=60)
+    abl.add_argument("--recipe", default="default",
+                     help="synthetic scene recipe (training.synth_records.RECIPES): default, "
+                     "learnable")
     abl.add_argument("--seeds", default="0", help="comma-separated training seeds (e.g. 0,1,2)")
     abl.add_argument("--merge", type=Path, action="append", default=[], metavar="WORK",
                      help="only merge the seeds of another --work run (same data) and print")
@@ -81,7 +85,7 @@ def _stage(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     from training.synth_records import generate
 
-    records = generate(args.out, args.n, seed=args.seed)
+    records = generate(args.out, args.n, seed=args.seed, recipe=args.recipe)
     print(json.dumps({"out": str(args.out), "records": len(records),
                       "sft": str(args.out / "STGR-SFT.json"),
                       "rl": str(args.out / "STGR-RL.json")}))
@@ -123,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tasks = tuple(t.strip() for t in args.tasks.split(",")) if args.tasks else None
     seeds = tuple(int(s) for s in args.seeds.split(","))
     return run_ablation(args.work, args.config, args.overrides, args.n_train, args.n_eval,
-                        args.size, tasks, seeds)
+                        args.size, tasks, seeds, args.recipe)
 
 
 if __name__ == "__main__":

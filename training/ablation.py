@@ -46,16 +46,17 @@ BASELINES = ("constant", "untrained")
 
 
 def _prepare(
-    work: Path, n_train: int, n_eval: int, size: str, tasks: tuple[str, ...]
+    work: Path, n_train: int, n_eval: int, size: str, tasks: tuple[str, ...],
+    recipe: str = "default",
 ) -> tuple[Path, Path, Path]:
     from service.inference.tiny import build_tiny_checkpoint
     from training.synth_records import generate
 
     train, heldout = work / "data" / "train", work / "data" / "heldout"
     if not (train / "STGR-RL.json").exists():
-        generate(train, n_train, seed=0, tasks=tasks)
+        generate(train, n_train, seed=0, tasks=tasks, recipe=recipe)
     if not (heldout / "STGR-RL.json").exists():
-        generate(heldout, n_eval, seed=1, tasks=tasks)
+        generate(heldout, n_eval, seed=1, tasks=tasks, recipe=recipe)
     tiny = work / "tiny-model"
     if not (tiny / "config.json").exists():
         build_tiny_checkpoint(tiny, seed=0, size=size)
@@ -72,12 +73,13 @@ def run_ablation(
     work: Path, config: str = "cpu-ablation", overrides: list[str] | None = None,
     n_train: int = 240, n_eval: int = 60, size: str = "small",
     tasks: tuple[str, ...] | None = None, seeds: Sequence[int] = (0,),
+    recipe: str = "default",
 ) -> int:
     """Score the baselines, then train and score the three rows for each seed."""
     from training.baselines import evaluate_constant
     from training.synth_records import TASK_ORDER
 
-    train, heldout, tiny = _prepare(work, n_train, n_eval, size, tasks or TASK_ORDER)
+    train, heldout, tiny = _prepare(work, n_train, n_eval, size, tasks or TASK_ORDER, recipe)
     cfg = _config(config, overrides or [], train, tiny)
     greedy = SamplingParams(temperature=0.0, max_tokens=cfg.rl.max_completion_length, seed=0)
     state = Results(work)

@@ -5,7 +5,8 @@ question templates, and writing `STGR-SFT.json` / `STGR-RL.json` plus their medi
 exactly the released record format (SPEC 5), so every loader and trainer path runs
 offline and tests have ground truth.
 
-Per video (160x120, 10 fps, 4-8 s, written by `service.video.synth.write_scene`):
+Per video (160x120, 10 fps, 4-8 s, written by `service.video.synth.write_scene`; the
+`learnable` recipe changes spans, places and background, `RECIPES`):
 - the MOVER crosses the frame left->right or right->left for the whole video;
 - the APPEARER is visible only on [appear, disappear);
 - the STATIC shape sits still the whole time.
@@ -45,6 +46,18 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "red": (230, 30, 30), "green": (30, 200, 60), "blue": (40, 80, 240), "yellow": (240, 220, 30),
 }
 SHAPES: dict[str, Shape] = {"square": "rect", "circle": "ellipse"}
+RECIPES = {
+    "default": "4-8 s; the appearer from 1 s to past the middle (spans cover most of the "
+               "video); the static shape in the right half; a black background",
+    "learnable": "8 s; spans of 1-2.5 s anywhere; the static shape anywhere below the "
+                 "mover; the position-and-time cue as background (Scene.cue_s): where "
+                 "and when are in the pixels, so a tiny model can read them",
+}
+"""Scene recipes. `learnable` makes the constant answer weak (short spans anywhere, boxes
+anywhere) and puts position and time into the pixels: a randomly initialised model of a
+few million parameters cannot learn absolute positions from rotary encodings in an hour
+of CPU, but can learn to read a colour (docs/TRAINING.md, the learnable ablation)."""
+LEARNABLE_DURATION = 8.0
 TASK_ORDER = (
     "temporal-spatial free-form QA", "General video QA Free-form", "General video QA MCQ",
     "temporal QA", "temporal QA (MCQ)", "visual QA",
@@ -72,25 +85,44 @@ def _shape(rng: random.Random, name: str, kind: str, color: str, path: Any,
     return SceneObject(name, COLORS[color], (SIZE, SIZE), path, SHAPES[kind], appear, disappear)
 
 
-def make_scene(rng: random.Random) -> tuple[Scene, str]:
-    duration = float(rng.randint(4, 8))
+def make_scene(rng: random.Random, recipe: str = "default") -> tuple[Scene, str]:
+    """One scene of `recipe` (`RECIPES`)."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
+    learnable = recipe == "learnable"
+    duration = LEARNABLE_DURATION if learnable else float(rng.randint(4, 8))
     colors = rng.sample(sorted(COLORS), 3)
     kinds = [rng.choice(sorted(SHAPES)) for _ in range(3)]
     names = [f"{c} {k}" for c, k in zip(colors, kinds, strict=True)]
     direction = rng.choice(["left", "right"])
     x0, x1 = (8.0, WIDTH - SIZE - 8.0) if direction == "right" else (WIDTH - SIZE - 8.0, 8.0)
     mover = _shape(rng, names[0], kinds[0], colors[0], ((0.0, x0, 10.0), (duration, x1, 10.0)))
-    appear = round(rng.uniform(1.0, duration / 2), 1)
-    disappear = round(rng.uniform(appear + 1.5, duration - 0.5), 1)
+    if learnable:  # short spans anywhere
+        appear = round(rng.uniform(0.5, duration - 3.0), 1)
+        disappear = round(appear + rng.uniform(1.0, 2.5), 1)
+    else:
+        appear = round(rng.uniform(1.0, duration / 2), 1)
+        disappear = round(rng.uniform(appear + 1.5, duration - 0.5), 1)
     appearer = _shape(rng, names[1], kinds[1], colors[1],
                       ((0.0, float(rng.randint(10, 60)), 70.0),), appear, disappear)
-    static = _shape(rng, names[2], kinds[2], colors[2],
-                    ((0.0, float(rng.randint(90, 130)), float(rng.randint(60, 90))),))
-    return Scene(WIDTH, HEIGHT, duration, (mover, appearer, static)), direction
+    static_at = (_free_spot(rng, appearer) if learnable
+                 else (float(rng.randint(90, 130)), float(rng.randint(60, 90))))
+    static = _shape(rng, names[2], kinds[2], colors[2], ((0.0, *static_at),))
+    cue = duration if learnable else 0.0
+    return Scene(WIDTH, HEIGHT, duration, (mover, appearer, static), cue_s=cue), direction
 
 
-def write_video(out: Path, index: int, rng: random.Random) -> Video:
-    scene, direction = make_scene(rng)
+def _free_spot(rng: random.Random, other: SceneObject) -> tuple[float, float]:
+    """A top-left anywhere below the mover's row that does not overlap `other`."""
+    ox, oy = other.path[0][1], other.path[0][2]
+    while True:
+        x, y = rng.randint(4, WIDTH - SIZE - 4), rng.randint(36, HEIGHT - SIZE - 4)
+        if abs(x - ox) >= SIZE or abs(y - oy) >= SIZE:
+            return float(x), float(y)
+
+
+def write_video(out: Path, index: int, rng: random.Random, recipe: str = "default") -> Video:
+    scene, direction = make_scene(rng, recipe)
     name = f"videos/synth_{index:05d}.mp4"
     truth = write_scene(out / name, scene, fps=FPS, seed=index)
     mover, appearer, static = scene.objects
@@ -240,16 +272,18 @@ def make_record(
 
 
 def generate(
-    out: Path, n: int, seed: int = 0, tasks: tuple[str, ...] = TASK_ORDER
+    out: Path, n: int, seed: int = 0, tasks: tuple[str, ...] = TASK_ORDER,
+    recipe: str = "default",
 ) -> list[dict[str, Any]]:
-    """Write `n` records (tasks cycling, one video per len(tasks) records) under `out`."""
+    """Write `n` records (tasks cycling, one video per len(tasks) records) under `out`,
+    scenes drawn by `recipe` (`RECIPES`)."""
     rng = random.Random(seed)
     (out / "videos").mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
     video: Video | None = None
     for i in range(n):
         if i % len(tasks) == 0 or video is None:
-            video = write_video(out, seed * 100_000 + i, rng)
+            video = write_video(out, seed * 100_000 + i, rng, recipe)
         records.append(make_record(video, tasks[i % len(tasks)], rng, out, seed * 100_000 + i))
     write_json(out, records)
     return records

@@ -2,7 +2,8 @@
 
 Owns `cores_available` (CPUs this process may run on: its affinity mask, capped by a
 cgroup v2 CPU quota when one is set, as in a container with a CPU limit),
-`default_threads` (cores / worker processes, at least 1) and `apply_torch_threads`
+`default_threads` (the cores but one, shared by the worker processes, at least 1) and
+`apply_torch_threads`
 (sizes torch's inter-op pool once per process and the calling thread's intra-op pool).
 
 Why: torch sizes its pools from the machine's cores, per process. With several
@@ -63,14 +64,24 @@ def cores_available(cpu_max: Path = CGROUP_CPU_MAX) -> int:
 
 
 def default_threads(workers: int, cores: int | None = None) -> int:
-    """Threads per process when the setting is 0: the cores shared by the workers.
+    """Threads per process when the setting is 0: the cores but one, shared by the
+    workers, at least 1.
 
-    >>> default_threads(1, cores=8), default_threads(4, cores=8), default_threads(3, cores=2)
-    (8, 2, 1)
+    One core is left to what runs beside torch (the event loop, HTTP, frame decoding)
+    and to whatever else the machine runs: measured on the quiet 2-core machine beside
+    one CPU hog per core (bench/README.md, "Local backend on a busy CPU"), the tiny
+    model's request was 1.37-1.47x slower with 1 thread but 1.53-1.87x with 2, which
+    were only 1-20% faster when the machine was otherwise idle.
+
+    >>> default_threads(1, cores=8), default_threads(2, cores=8), default_threads(4, cores=8)
+    (7, 3, 1)
+    >>> default_threads(1, cores=2), default_threads(3, cores=2), default_threads(1, cores=1)
+    (1, 1, 1)
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    return max(1, (cores if cores is not None else cores_available()) // workers)
+    cores = cores if cores is not None else cores_available()
+    return max(1, (cores - 1) // workers)
 
 
 def resolve_threads(setting: int, workers: int) -> int:

@@ -30,6 +30,15 @@ and the benchmark). Invariants:
   keep several frames in flight, decoded but never output when the decoder stops or
   seeks, so the decoded counter (frames output) would miss work and the extra frames
   cost CPU for nothing. Parallel ranges give the wall-time gain instead.
+- Non-reference frames that cannot be returned are not decoded (`skip_nonref`, on by
+  default): packets are fed one by one (`demux` + `decode`), and while a packet's
+  display time is before the current target minus the tolerance the decoder runs
+  with `skip_frame = "NONREF"`, so a frame nothing else predicts from (most B-frames)
+  is dropped unseen; reference frames are always decoded, and every frame that could
+  be chosen for this or a later target is decoded. The frames returned are the same
+  pixels (tests compare with skipping off and with decode-everything). Counters:
+  `decoded_frames` = frames the decoder output, `skipped_frames` = frames it dropped,
+  so decoded + skipped is the floor of the keyframe layout.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import av
 import av.error
@@ -74,33 +84,75 @@ class DecodedFrame:
 
 @dataclass
 class DecodeStats:
-    decoded_frames: int = 0
+    decoded_frames: int = 0  # frames the decoder output
     seeks: int = 0
+    skipped_frames: int = 0  # non-reference frames before a target, dropped undecoded
+    packets_sent: int = 0  # packets given to the decoder (includes the reorder spill)
+
+    def __add__(self, other: DecodeStats) -> DecodeStats:
+        return DecodeStats(self.decoded_frames + other.decoded_frames,
+                           self.seeks + other.seeks,
+                           self.skipped_frames + other.skipped_frames,
+                           self.packets_sent + other.packets_sent)
 
 
 @dataclass
 class _Cursor:
-    """Where the decoder is: the last decoded frame and an iterator that continues."""
+    """Where the decoder is: the last decoded frame and an iterator that continues.
+
+    `skip_before` (display seconds) is set by the caller to the current target minus
+    the tolerance; with `skip_nonref`, packets shown before it are sent with
+    `skip_frame = "NONREF"`. Their pts wait in `_pending` until a later frame is
+    output: output is in display order, so a pending pts below the last output's was
+    dropped by the decoder (`_settle` counts those as skipped)."""
 
     container: InputContainer
     stream: VideoStream
     info: VideoInfo
     stats: DecodeStats
+    skip_nonref: bool = True
+    skip_before: float = float("-inf")
     last: tuple[float, VideoFrame] | None = None
     frames: Iterator[VideoFrame] = field(init=False)
     key_times: list[float] = field(init=False)
+    _pending: set[int] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
-        self.frames = self.container.decode(self.stream)
+        self.frames = self._decode()
         self.key_times = [k.time for k in self.info.keyframes]
 
     @property
     def position(self) -> float:
         return self.last[0] if self.last else float("-inf")
 
+    def _decode(self) -> Iterator[VideoFrame]:
+        ctx = self.stream.codec_context
+        tb, start = self.info.time_base, self.info.start_time
+        mode: Literal["DEFAULT", "NONREF"] = "DEFAULT"
+        for packet in self.container.demux(self.stream):
+            if packet.size:
+                self.stats.packets_sent += 1
+                early = (self.skip_nonref and packet.pts is not None
+                         and float(packet.pts * tb) - start < self.skip_before)
+                if early:
+                    self._pending.add(packet.pts)  # type: ignore[arg-type]  # checked above
+                want: Literal["DEFAULT", "NONREF"] = "NONREF" if early else "DEFAULT"
+                if want != mode:
+                    ctx.skip_frame = want
+                    mode = want
+            yield from packet.decode()
+
+    def settle(self) -> None:
+        """Count the pending frames the decoder dropped (those before the last output)."""
+        if self._pending and self.last is not None and self.last[1].pts is not None:
+            last_pts = self.last[1].pts
+            self.stats.skipped_frames += sum(1 for p in self._pending if p < last_pts)
+        self._pending.clear()
+
     def seek(self, keyframe: Keyframe) -> None:
+        self.settle()
         self.container.seek(keyframe.seek_ts, stream=self.stream, backward=True)
-        self.frames = self.container.decode(self.stream)
+        self.frames = self._decode()
         self.last = None
         self.stats.seeks += 1
 
@@ -113,6 +165,7 @@ class _Cursor:
         if frame is None or frame.pts is None:
             return None
         self.stats.decoded_frames += 1
+        self._pending.discard(frame.pts)
         t = float(frame.pts * self.info.time_base) - self.info.start_time
         self.last = (t, frame)
         return self.last
@@ -120,7 +173,7 @@ class _Cursor:
 
 def decode_at(
     path: str | Path, info: VideoInfo, times: Sequence[float], fed_size: tuple[int, int],
-    *, workers: int | None = None, hwaccel: str | None = None,
+    *, workers: int | None = None, hwaccel: str | None = None, skip_nonref: bool = True,
 ) -> tuple[list[DecodedFrame], DecodeStats]:
     """Decode the frames nearest `times` (sorted) and convert them to `fed_size`.
 
@@ -129,18 +182,18 @@ def decode_at(
     `workers` (default: the CPUs this process may use) bounds the parallel groups.
     `hwaccel`: a PyAV hardware device type ("cuda", "vaapi", ...) to decode on;
     software (with a log line) when the device or a decoder for the codec is missing.
+    `skip_nonref`: drop non-reference frames that cannot be returned (same pixels).
     """
     ordered, tol = targets(path, info, times)
     groups = plan_ranges(info.keyframe_times, ordered, tol, workers or cpus_available())
     if len(groups) <= 1:
-        return _decode_group(path, info, ordered, tol, fed_size, hwaccel)
+        return _decode_group(path, info, ordered, tol, fed_size, hwaccel, skip_nonref)
     with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="decode") as pool:
         parts = list(pool.map(
-            lambda g: _decode_group(path, info, g, tol, fed_size, hwaccel), groups))
+            lambda g: _decode_group(path, info, g, tol, fed_size, hwaccel, skip_nonref),
+            groups))
     out = [frame for frames, _ in parts for frame in frames]
-    stats = DecodeStats(sum(st.decoded_frames for _, st in parts),
-                        sum(st.seeks for _, st in parts))
-    return out, stats
+    return out, sum((st for _, st in parts), DecodeStats())
 
 
 def targets(path: str | Path, info: VideoInfo, times: Sequence[float]
@@ -214,15 +267,16 @@ def _balance(segments: list[list[float]], costs: list[float], workers: int
 
 def _decode_group(
     path: str | Path, info: VideoInfo, times: Sequence[float], tol: float,
-    fed_size: tuple[int, int], hwaccel: str | None = None,
+    fed_size: tuple[int, int], hwaccel: str | None = None, skip_nonref: bool = True,
 ) -> tuple[list[DecodedFrame], DecodeStats]:
     """One worker: its own container, decoding `times` (sorted) in order."""
     stats = DecodeStats()
     with open_decoder(Path(path), hwaccel) as container:
         stream = video_stream(container)
         stream.thread_type = "SLICE"  # no frames in flight: decoded counts all work
-        cursor = _Cursor(container, stream, info, stats)
+        cursor = _Cursor(container, stream, info, stats, skip_nonref)
         out = [_convert(_reach(cursor, t, tol), info, fed_size) for t in times]
+        cursor.settle()
         if hwaccel and not stream.codec_context.is_hwaccel and stats.decoded_frames:
             software_fallback(hwaccel, f"no {hwaccel} decoder took the "
                               f"{stream.codec_context.name} stream")
@@ -255,9 +309,10 @@ def _reach(cursor: _Cursor, target: float, tol: float) -> tuple[float, VideoFram
     """Advance (seeking only when it saves work) to the frame for `target`."""
     if cursor.last and cursor.last[0] >= target - tol:
         return cursor.last  # the same frame serves two close targets
+    cursor.skip_before = target - tol
     keys = cursor.info.keyframes
     k = bisect.bisect_right(cursor.key_times, target + tol) - 1
-    fresh_start = cursor.stats.decoded_frames == 0 and k == 0  # decoder is at keyframe 0
+    fresh_start = cursor.stats.packets_sent == 0 and k == 0  # decoder is at keyframe 0
     if k >= 0 and keys[k].time > cursor.position and not fresh_start:
         cursor.seek(keys[k])
         got = cursor.next_frame()
@@ -307,7 +362,7 @@ def decode_all_at(
     with open_container(Path(path)) as container:
         stream = video_stream(container)
         stream.thread_type = "AUTO"
-        cursor = _Cursor(container, stream, info, stats)
+        cursor = _Cursor(container, stream, info, stats, skip_nonref=False)
         out = [_convert(_decode_on(cursor, t, tol), info, fed_size) for t in ordered]
         while cursor.next_frame() is not None:
             pass  # a decode-everything baseline decodes everything

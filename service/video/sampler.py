@@ -32,6 +32,7 @@ class SampleStats:
     seeks: int
     probe_s: float
     decode_s: float
+    skipped_frames: int = 0  # non-reference frames before a target, dropped undecoded
 
 
 @dataclass(frozen=True)
@@ -67,5 +68,6 @@ def sample_video(
         duration=info.duration,
         frame_indices=tuple(round(t * info.fps) for t in times),
     )
-    stats = SampleStats(dstats.decoded_frames, dstats.seeks, t1 - t0, t2 - t1)
+    stats = SampleStats(dstats.decoded_frames, dstats.seeks, t1 - t0, t2 - t1,
+                        dstats.skipped_frames)
     return SampledVideo(FrameSet([f.image for f in frames], meta), info, stats)

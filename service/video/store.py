@@ -61,6 +61,7 @@ from service.video.errors import (
 )
 
 _ID = re.compile(r"[0-9a-f]{64}")
+PATH_MEMO = 4096  # ids whose path is memoised (cleared when full)
 BATCH_BYTES = 1 << 20  # bytes handed to a worker thread per write
 DEFAULT_TENANT = "default"
 Validate = Callable[[Path], None]
@@ -204,6 +205,7 @@ class VideoStore:
         self.id_key = id_key if id_key is not None else secrets.token_bytes(32)
         self.tmp_dir = self.root / "tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._paths: dict[str, Path] = {}  # id -> path memo (a Path join per request cost)
         for stale in self.tmp_dir.glob("upload-*.part"):
             stale.unlink(missing_ok=True)
         self._tags: dict[str, str] = {}
@@ -260,12 +262,20 @@ class VideoStore:
             writer.abort()
 
     def path_for(self, video_id: str) -> Path:
+        """Where `video_id` is stored (whether or not it exists); 400 for a malformed id.
+        Memoised per valid id (bounded): ids are immutable, the file is still stat'ed."""
+        path = self._paths.get(video_id) if isinstance(video_id, str) else None
+        if path is not None:
+            return path
         if not isinstance(video_id, str) or not _ID.fullmatch(video_id):
             raise InvalidVideoId(
                 "video_id must be a 64-character lowercase hex id returned by an upload",
                 param="video_id",
             )
-        return self.root / video_id[48:] / video_id
+        if len(self._paths) >= PATH_MEMO:
+            self._paths.clear()
+        path = self._paths[video_id] = self.root / video_id[48:] / video_id
+        return path
 
     def exists(self, video_id: str) -> bool:
         return self.path_for(video_id).is_file()

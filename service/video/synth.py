@@ -77,6 +77,11 @@ class Scene:
     objects: tuple[SceneObject, ...]
     background: Color = (0, 0, 0)
     texture: bool = False  # a panning noise background: makes decoding cost realistic
+    cue_s: float = 0.0
+    """> 0: paint a position-and-time cue as the background (red rises with x, green with
+    y, blue with t, reaching its top at `cue_s` seconds), so where and when are visible
+    in every patch's pixels, as a burned-in clock makes time visible in real footage;
+    a model reads them from what it sees instead of from positional encodings alone."""
 
 
 @dataclass(frozen=True)
@@ -262,10 +267,18 @@ class _Painter:
         )
         yy, xx = np.mgrid[0:h, 0:w]
         self.grid = (yy, xx)
+        self.cue = None
+        if scene.cue_s > 0:
+            self.cue = np.zeros((h, w, 3), np.uint8)
+            self.cue[..., 0] = (60 + 100 * (xx + 0.5) / w).astype(np.uint8)
+            self.cue[..., 1] = (60 + 100 * (yy + 0.5) / h).astype(np.uint8)
 
     def paint(self, t: float) -> np.ndarray:
         s = self.scene
-        if self.texture is not None:
+        if self.cue is not None:
+            img = self.cue.copy()
+            img[..., 2] = round(60 + 100 * min(max(t / s.cue_s, 0.0), 1.0))
+        elif self.texture is not None:
             shift = int(t * 30) % s.width  # pans one column per 1/30 s
             img = np.ascontiguousarray(self.texture[:, shift:shift + s.width])
         else:

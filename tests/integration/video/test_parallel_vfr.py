@@ -35,7 +35,30 @@ def test_decoded_equals_floor(videos: Videos, name: str, count: int, workers: in
     times = choose_times(info, FramePolicy(num_frames=count, short_video_s=0))
     frames, stats = decode_at(path, info, times, FED, workers=workers)
     assert len(frames) == len(times)
-    assert stats.decoded_frames == decode_floor(scan_packets(path), [f.time for f in frames])
+    floor = decode_floor(scan_packets(path), [f.time for f in frames])
+    assert stats.decoded_frames + stats.skipped_frames == floor
+    _, plain = decode_at(path, info, times, FED, workers=workers, skip_nonref=False)
+    assert (plain.decoded_frames, plain.skipped_frames) == (floor, 0)
+
+
+@pytest.mark.parametrize("name", ["vfr_gop.mp4", "vfr.mp4", "long_gop.mp4", "short_gop.mp4"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_skipping_non_reference_frames_keeps_every_pixel(videos: Videos, name: str,
+                                                         workers: int) -> None:
+    # The generated files have B-frames: skipping must drop some, and change no frame.
+    path, _ = videos[name]
+    info = probe_video(path)
+    times = choose_times(info, FramePolicy(num_frames=64, short_video_s=0))
+    skip, skip_stats = decode_at(path, info, times, FED, workers=workers)
+    plain, plain_stats = decode_at(path, info, times, FED, workers=workers,
+                                   skip_nonref=False)
+    assert [f.time for f in skip] == [f.time for f in plain]
+    for a, b in zip(skip, plain, strict=True):
+        assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
+    if name != "vfr.mp4":  # (vfr.mp4: 64 targets in 48 frames, nothing non-ref to pass)
+        assert skip_stats.skipped_frames > 0
+        assert skip_stats.decoded_frames < plain_stats.decoded_frames
+    assert skip_stats.packets_sent == plain_stats.packets_sent  # same spans, less work
 
 
 @pytest.mark.parametrize("name", ["vfr_gop.mp4", "short_gop.mp4", "long_gop.mp4"])

@@ -17,9 +17,10 @@ from service.settings import Settings
 
 
 @pytest.mark.parametrize(("workers", "cores", "threads"), [
-    (1, 8, 8),   # one process owns every core
-    (4, 8, 2),   # four workers share eight cores
-    (3, 8, 2),   # rounded down: 3 x 2 <= 8, never oversubscribed
+    (1, 8, 7),   # one process: every core but one (event loop, decoding, neighbours)
+    (2, 8, 3),   # two workers share the seven
+    (4, 8, 1),   # rounded down: 4 x 1 <= 7, never oversubscribed
+    (1, 2, 1),   # the 2-core machine: one thread (measured: robust beside busy processes)
     (3, 2, 1),   # more workers than cores: one thread each, never zero
     (1, 1, 1),   # a one-core container
 ])
