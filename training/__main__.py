@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("out", type=Path)
     synth.add_argument("--n", type=int, default=200, help="number of records")
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--recipe", default="default", help="scene recipe: default, learnable")
+    synth.add_argument("--recipe", default="default", help="scene recipe: default, cue, grid")
     tiny = sub.add_parser("tiny", help="build the tiny random checkpoint (service.inference.tiny)")
     tiny.add_argument("rest", nargs=argparse.REMAINDER)
     ev = sub.add_parser("eval", help="score a checkpoint on held-out records")
@@ -53,8 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     abl.add_argument("--n-train", type=int, default=240)
     abl.add_argument("--n-eval", type=int, default=60)
     abl.add_argument("--recipe", default="default",
-                     help="synthetic scene recipe (training.synth_records.RECIPES): default, "
-                     "learnable")
+                     help="synthetic scene recipe (training.synth_records.RECIPES): "
+                     "default, cue, grid")
     abl.add_argument("--seeds", default="0", help="comma-separated training seeds (e.g. 0,1,2)")
     abl.add_argument("--merge", type=Path, action="append", default=[], metavar="WORK",
                      help="only merge the seeds of another --work run (same data) and print")

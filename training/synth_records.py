@@ -49,15 +49,21 @@ SHAPES: dict[str, Shape] = {"square": "rect", "circle": "ellipse"}
 RECIPES = {
     "default": "4-8 s; the appearer from 1 s to past the middle (spans cover most of the "
                "video); the static shape in the right half; a black background",
-    "learnable": "8 s; spans of 1-2.5 s anywhere; the static shape anywhere below the "
-                 "mover; the position-and-time cue as background (Scene.cue_s): where "
-                 "and when are in the pixels, so a tiny model can read them",
+    "cue": "8 s; spans of 1-2.5 s anywhere; the static shape anywhere below the mover; "
+           "the position-and-time cue as background (Scene.cue_s): where and when are "
+           "in the pixels",
+    "grid": "the cue recipe on a grid: the appearer and the static shape each centred "
+            "in one of the 8 cells of 40 x 40 px below the mover's row (one merged "
+            "vision token each at 112 x 84), spans of 1 or 2 whole seconds from a "
+            "whole second 1-5 (one temporal group each with 16 frames over 8 s)",
 }
-"""Scene recipes. `learnable` makes the constant answer weak (short spans anywhere, boxes
-anywhere) and puts position and time into the pixels: a randomly initialised model of a
-few million parameters cannot learn absolute positions from rotary encodings in an hour
-of CPU, but can learn to read a colour (docs/TRAINING.md, the learnable ablation)."""
+"""Scene recipes (docs/TRAINING.md, the learnable ablation). `cue` and `grid` make the
+constant answer weak (short spans anywhere, boxes anywhere) and put position and time
+into the pixels, so a randomly initialised model of a few million parameters need not
+learn absolute positions from rotary encodings alone; `grid` also turns box and time
+regression into choosing among 8 cells and 5 x 2 spans."""
 LEARNABLE_DURATION = 8.0
+GRID_CELL = 40  # px of the 160 x 120 frame: one merged vision token at 112 x 84
 TASK_ORDER = (
     "temporal-spatial free-form QA", "General video QA Free-form", "General video QA MCQ",
     "temporal QA", "temporal QA (MCQ)", "visual QA",
@@ -89,7 +95,7 @@ def make_scene(rng: random.Random, recipe: str = "default") -> tuple[Scene, str]
     """One scene of `recipe` (`RECIPES`)."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
-    learnable = recipe == "learnable"
+    learnable = recipe in ("cue", "grid")
     duration = LEARNABLE_DURATION if learnable else float(rng.randint(4, 8))
     colors = rng.sample(sorted(COLORS), 3)
     kinds = [rng.choice(sorted(SHAPES)) for _ in range(3)]
@@ -97,6 +103,8 @@ def make_scene(rng: random.Random, recipe: str = "default") -> tuple[Scene, str]
     direction = rng.choice(["left", "right"])
     x0, x1 = (8.0, WIDTH - SIZE - 8.0) if direction == "right" else (WIDTH - SIZE - 8.0, 8.0)
     mover = _shape(rng, names[0], kinds[0], colors[0], ((0.0, x0, 10.0), (duration, x1, 10.0)))
+    if recipe == "grid":
+        return _grid_scene(rng, names, kinds, colors, mover, duration), direction
     if learnable:  # short spans anywhere
         appear = round(rng.uniform(0.5, duration - 3.0), 1)
         disappear = round(appear + rng.uniform(1.0, 2.5), 1)
@@ -110,6 +118,19 @@ def make_scene(rng: random.Random, recipe: str = "default") -> tuple[Scene, str]
     static = _shape(rng, names[2], kinds[2], colors[2], ((0.0, *static_at),))
     cue = duration if learnable else 0.0
     return Scene(WIDTH, HEIGHT, duration, (mover, appearer, static), cue_s=cue), direction
+
+
+def _grid_scene(rng: random.Random, names: list[str], kinds: list[str], colors: list[str],
+                mover: SceneObject, duration: float) -> Scene:
+    """The `grid` recipe: two distinct cells below the mover's row, whole-second spans."""
+    cells = rng.sample([(c, r) for r in (1, 2) for c in range(WIDTH // GRID_CELL)], 2)
+    (ax, ay), (sx, sy) = ((float(GRID_CELL * c + (GRID_CELL - SIZE) // 2),
+                           float(GRID_CELL * r + (GRID_CELL - SIZE) // 2)) for c, r in cells)
+    appear = float(rng.randint(1, 5))
+    appearer = _shape(rng, names[1], kinds[1], colors[1], ((0.0, ax, ay),),
+                      appear, appear + rng.randint(1, 2))
+    static = _shape(rng, names[2], kinds[2], colors[2], ((0.0, sx, sy),))
+    return Scene(WIDTH, HEIGHT, duration, (mover, appearer, static), cue_s=duration)
 
 
 def _free_spot(rng: random.Random, other: SceneObject) -> tuple[float, float]:

@@ -1,6 +1,6 @@
-"""The `learnable` synthetic recipe: position and time really are in the decoded pixels.
+"""The `cue` and `grid` synthetic recipes: position and time really are in the decoded pixels.
 
-Generates real H.264 videos with `recipe="learnable"`, decodes them through the
+Generates real H.264 videos with `recipe="cue"`, decodes them through the
 service's sampler and checks what the learnable CPU ablation relies on: the background
 colour at a pixel tells its x (red) and y (green) and the frame's time (blue) after
 encoding and decoding; spans are short and anywhere; the static shape never overlaps the
@@ -18,13 +18,20 @@ import pytest
 
 from service.video.decode import decode_at
 from service.video.probe import probe_video
-from training.synth_records import HEIGHT, LEARNABLE_DURATION, WIDTH, generate, make_scene
+from training.synth_records import (
+    GRID_CELL,
+    HEIGHT,
+    LEARNABLE_DURATION,
+    WIDTH,
+    generate,
+    make_scene,
+)
 
 
 @pytest.fixture(scope="module")
 def learnable(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("learnable")
-    generate(out, 8, seed=5, tasks=("temporal QA", "visual QA"), recipe="learnable")
+    generate(out, 8, seed=5, tasks=("temporal QA", "visual QA"), recipe="cue")
     return out
 
 
@@ -51,11 +58,11 @@ def test_spans_short_and_anywhere_static_apart(learnable: Path) -> None:
     assert spans and all(0.4 <= a < b <= LEARNABLE_DURATION and b - a <= 2.7 for a, b in spans)
     rng = random.Random(0)
     for _ in range(200):
-        scene, _ = make_scene(rng, "learnable")
+        scene, _ = make_scene(rng, "cue")
         _, appearer, static = scene.objects
         (ax, ay), (sx, sy) = appearer.path[0][1:], static.path[0][1:]
         assert abs(ax - sx) >= static.size[0] or abs(ay - sy) >= static.size[1]
-        assert 0.5 <= appearer.appear and appearer.disappear - appearer.appear <= 2.5 + 1e-9
+        assert appearer.appear >= 0.5 and appearer.disappear - appearer.appear <= 2.5 + 1e-9
         assert scene.cue_s == LEARNABLE_DURATION
 
 
@@ -65,3 +72,23 @@ def test_default_recipe_unchanged_by_the_option() -> None:
     assert a == b and a.cue_s == 0.0
     with pytest.raises(ValueError, match="unknown recipe"):
         make_scene(random.Random(7), "nope")
+
+
+def test_grid_recipe_puts_shapes_in_cells_and_spans_on_seconds() -> None:
+    rng = random.Random(1)
+    cells_seen = set()
+    for _ in range(200):
+        scene, _ = make_scene(rng, "grid")
+        _, appearer, static = scene.objects
+        cells = []
+        for obj in (appearer, static):
+            x, y = obj.path[0][1:]
+            cx, cy = (x - (GRID_CELL - obj.size[0]) // 2), (y - (GRID_CELL - obj.size[1]) // 2)
+            assert cx % GRID_CELL == 0 and cy % GRID_CELL == 0 and cy >= GRID_CELL
+            cells.append((cx, cy))
+        assert cells[0] != cells[1]
+        cells_seen.add(cells[1])
+        assert appearer.appear in (1.0, 2.0, 3.0, 4.0, 5.0)
+        assert appearer.disappear - appearer.appear in (1.0, 2.0)
+        assert scene.cue_s == LEARNABLE_DURATION
+    assert len(cells_seen) == (WIDTH // GRID_CELL) * 2  # every cell below the mover's row
