@@ -7,7 +7,8 @@ them (no key frames or other annotations):
 
 - `constant`: one fixed trace per task from training statistics (`training.baselines`:
   training-mean span and box, most frequent letter and answer) - what ignoring the video
-  scores;
+  scores; `constant (mode)`: the most frequent span and box instead (stronger when
+  answers sit on a grid);
 - `untrained`: the random checkpoint before any training;
 - per seed (`sft.seed` = `rl.seed` = seed): `SFT only`, then from that SFT checkpoint
   `SFT+GRPO` (token-level ratios, clip 0.2) and `SFT+GSPO` (sequence-level ratios, the
@@ -42,7 +43,7 @@ ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 """The trained rows; everything not named here comes from the config and `--set`."""
 
-BASELINES = ("constant", "untrained")
+BASELINES = ("constant", "constant (mode)", "untrained")
 
 
 def _prepare(
@@ -88,6 +89,10 @@ def run_ablation(
         constant, traces = evaluate_constant(train / "STGR-RL.json", heldout / "STGR-RL.json",
                                              cfg.data, cfg.rl.rewards)
         state.add(None, "constant", constant, extra={"traces": traces})
+    if "constant (mode)" not in state.baselines:
+        modal, traces = evaluate_constant(train / "STGR-RL.json", heldout / "STGR-RL.json",
+                                          cfg.data, cfg.rl.rewards, stat="mode")
+        state.add(None, "constant (mode)", modal, extra={"modal_traces": traces})
     if "untrained" not in state.baselines:
         state.add(None, "untrained", evaluate(tiny, heldout / "STGR-RL.json", cfg.data,
                                               rewards=cfg.rl.rewards, sampling=greedy))
@@ -224,7 +229,8 @@ def summary_table(
 ) -> str:
     """Markdown: each row's mean terms (trained rows: mean over seeds, per-record), each
     task's accuracy, and paired changes (mean +- SE over held-out records) in total and in
-    accuracy against the constant baseline and, for RL rows, against SFT only."""
+    accuracy against the constant baseline and, for RL rows, against SFT only; plus the
+    accuracy change against the modal constant when it was scored."""
     rows: dict[str, EvalReport] = dict(baselines)
     n_seeds: dict[str, int] = {}
     for label, _ in ROWS:
@@ -234,6 +240,9 @@ def summary_table(
     tasks = sorted({t for r in rows.values() for t in r.by_task})
     head = ["run", "seeds", *TERMS, "total", *(f"acc: {t}" for t in tasks),
             "total vs constant", "accuracy vs constant", "total vs SFT", "accuracy vs SFT"]
+    modal = rows.get("constant (mode)")
+    if modal is not None:
+        head.append("accuracy vs constant (mode)")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     base, sft = rows.get("constant"), rows.get("SFT only")
     for label, r in rows.items():
@@ -242,10 +251,13 @@ def summary_table(
                  *(f"{r.by_task.get(t, {}).get('accuracy', float('nan')):.3f}" for t in tasks)]
         for ref in (base, sft):
             ok = ref is not None and ref is not r and len(ref.rows) == len(r.rows) and r.rows
-            if ref is sft and label in ("constant", "untrained", "SFT only"):
+            if ref is sft and (label in baselines or label == "SFT only"):
                 ok = False
             cells += ([_delta(ref, r, TERMS), _delta(ref, r, ("accuracy",))]  # type: ignore[arg-type]
                       if ok else ["", ""])
+        if modal is not None:
+            trained = label in n_seeds and len(modal.rows) == len(r.rows)
+            cells.append(_delta(modal, r, ("accuracy",)) if trained else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -59,10 +59,19 @@ def _evidence(st: dict[str, Any]) -> str:
     return grammar.format_evidence("shape", [box], t)
 
 
-def constant_trace(task: str, st: dict[str, Any]) -> str:
-    """The one trace this baseline writes for every record of `task`."""
+def _modal(values: list[Any]) -> Any:
+    return Counter(tuple(v) for v in values).most_common(1)[0][0]
+
+
+def constant_trace(task: str, st: dict[str, Any], stat: str = "mean") -> str:
+    """The one trace this baseline writes for every record of `task`: the training-mean
+    span and box (`stat="mean"`), or the most frequent ones (`"mode"`: the stronger
+    constant when answers sit on a grid, as in the `grid` recipe)."""
     if task in ("temporal QA", "temporal QA (MCQ)"):
-        s, e = _mean([x[0] for x in st["spans"]]), _mean([x[1] for x in st["spans"]])
+        if stat == "mode":
+            s, e = _modal(st["spans"])
+        else:
+            s, e = _mean([x[0] for x in st["spans"]]), _mean([x[1] for x in st["spans"]])
         think = (f"The shape is first seen at <t>{grammar.format_time(s)}</t>s and last seen "
                  f"at <t>{grammar.format_time(e)}</t>s.")
         if task == "temporal QA":
@@ -70,7 +79,8 @@ def constant_trace(task: str, st: dict[str, Any]) -> str:
         letter = st["letters"].most_common(1)[0][0]
         return grammar.format_trace(think, grammar.format_temporal_mcq_answer(s, e, letter))
     if task == "visual QA":
-        box = grammar.format_box(_mean_box(st["gt_boxes"]))
+        box = grammar.format_box(_modal(st["gt_boxes"]) if stat == "mode"
+                                 else _mean_box(st["gt_boxes"]))
         mention = f"<obj>shape</obj><box>{box}</box>"
         return grammar.format_trace(f"The {mention} is the shape.", mention)
     answer = (st["letters"].most_common(1)[0][0] if st["letters"]
@@ -78,16 +88,16 @@ def constant_trace(task: str, st: dict[str, Any]) -> str:
     return grammar.format_trace(f"I see {_evidence(st)}.", answer)
 
 
-def constant_traces(train_samples: Iterable[Sample]) -> dict[str, str]:
-    return {task: constant_trace(task, st) for task, st in _stats(train_samples).items()}
+def constant_traces(train_samples: Iterable[Sample], stat: str = "mean") -> dict[str, str]:
+    return {task: constant_trace(task, st, stat) for task, st in _stats(train_samples).items()}
 
 
 def evaluate_constant(
     train_json: str | Path, heldout_json: str | Path, data_cfg: DataConfig,
-    rewards: RewardConfig | None = None,
+    rewards: RewardConfig | None = None, stat: str = "mean",
 ) -> tuple[EvalReport, dict[str, str]]:
     """Score the constant traces on the held-out records (the same rewards as a model)."""
-    traces = constant_traces(iter_samples(train_json, data_cfg, "rl", served=True))
+    traces = constant_traces(iter_samples(train_json, data_cfg, "rl", served=True), stat)
     samples = iter_samples(heldout_json, data_cfg, "rl", served=True)
     report = score_samples(samples, lambda s: [traces[s.task]], rewards or RewardConfig())
     return report, traces

@@ -126,3 +126,17 @@ def test_merge_adds_the_seeds_run_elsewhere(tmp_path: Any) -> None:
     merged = Results(a)
     merged.load()
     assert sorted(merged.seeded) == [0, 1] and merged.seconds["b:seed1/SFT only"] == 4.0
+
+
+def test_modal_constant_answers_the_most_frequent_box_and_span() -> None:
+    from collections import Counter
+
+    from training.baselines import constant_trace
+
+    st = {"spans": [(1.0, 1.9), (3.0, 4.9), (3.0, 4.9)],
+          "gt_boxes": [(0.0, 0.0, 10.0, 10.0), (20.0, 20.0, 30.0, 30.0),
+                       (20.0, 20.0, 30.0, 30.0)],
+          "letters": Counter(), "answers": Counter(), "key_boxes": [], "key_times": []}
+    assert "[20,20,30,30]" in constant_trace("visual QA", st, "mode")
+    assert "[13,13,23,23]" in constant_trace("visual QA", st)  # the mean
+    assert "<t>3.0</t>s to <t>4.9</t>s" in constant_trace("temporal QA", st, "mode")
