@@ -290,8 +290,9 @@ def flame_graphs(targets: dict[str, tuple[str, int]], out: Path
     spies = []
     for name, (_, pid) in targets.items():
         svg = out / (name.strip("/").split(" ")[0].replace("/", "_") + ".svg")
-        spies.append(subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", "250",
-                                       "--output", str(svg), "--format", "flamegraph"]))
+        spies.append(subprocess.Popen([  # --gil: only the thread running Python, not
+            "py-spy", "record", "--pid", str(pid), "--rate", "250", "--gil",  # idle pools
+            "--output", str(svg), "--format", "flamegraph"]))
     time.sleep(1.0)  # attached before the first round
     return spies
 
