@@ -157,7 +157,10 @@ def test_rows_are_built_in_dataloader_workers(synth_dir: Path, calls: Calls) -> 
     from torch.utils.data import DataLoader
 
     dataset = lazy_dataset(synth_dir / "STGR-RL.json", CFG, "rl")
-    loader = DataLoader(dataset, batch_size=3, num_workers=1, collate_fn=list)
+    # spawned, not forked: a fork of this multi-threaded test process (OpenMP, decode
+    # pools of earlier tests) once hung the worker for 300 s on a loaded machine
+    loader = DataLoader(dataset, batch_size=3, num_workers=1, collate_fn=list,
+                        multiprocessing_context="spawn")
     rows = [row for batch in loader for row in batch]
     assert [r["task"] for r in rows] == [r.task for r in load_records(
         synth_dir / "STGR-RL.json", kind="rl")]
