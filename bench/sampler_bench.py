@@ -48,6 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
@@ -88,17 +89,25 @@ class Row:
         return statistics.median(r.cpu_s for r in self.runs)
 
 
-def bench_video(minutes: float) -> Path:
-    """The cached benchmark video, generated on first use (minutes for 10 minutes)."""
-    path = CACHE / f"square_{minutes:g}m_1280x720_gop{GOP}.mp4"
+def cached_square(name: str, minutes: float, width: int, height: int, square: int,
+                  **kwargs: Any) -> Path:
+    """A textured moving-square video under CACHE, generated on first use (written to
+    a .part file first, so an interrupted generation is never taken for a video)."""
+    path = CACHE / name
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         print(f"generating {path} (once; cached) ...", flush=True)
         tmp = path.with_suffix(".part.mp4")
-        write_moving_square(tmp, width=1280, height=720, fps=30.0, duration=minutes * 60,
-                            gop=GOP, square_size=96, texture=True)
+        write_moving_square(tmp, width=width, height=height, fps=30.0,
+                            duration=minutes * 60, square_size=square, texture=True, **kwargs)
         tmp.replace(path)
     return path
+
+
+def bench_video(minutes: float) -> Path:
+    """The cached benchmark video, generated on first use (minutes for 10 minutes)."""
+    return cached_square(f"square_{minutes:g}m_1280x720_gop{GOP}.mp4", minutes, 1280, 720,
+                         96, gop=GOP)
 
 
 # ---- the three methods (each returns decoded frames and seeks; -1 = not known) -------
@@ -297,18 +306,11 @@ def verdicts(rows: list[Row], scan: PacketScan, label: str, main_video: bool) ->
 
 def side_videos(minutes: float) -> dict[str, Path]:
     """A variable-frame-rate and a long-GOP file (640x360, cached), for the floors."""
-    out = {}
-    for name, kwargs in (("vfr", {"vfr": True, "gop": 60}), ("longgop", {"gop": 1800})):
-        path = CACHE / f"square_{minutes:g}m_640x360_{name}.mp4"
-        if not path.exists():
-            CACHE.mkdir(parents=True, exist_ok=True)
-            print(f"generating {path} (once; cached) ...", flush=True)
-            tmp = path.with_suffix(".part.mp4")
-            write_moving_square(tmp, width=640, height=360, fps=30.0, duration=minutes * 60,
-                                square_size=48, texture=True, **kwargs)  # type: ignore[arg-type]
-            tmp.replace(path)
-        out[name] = path
-    return out
+    kinds: dict[str, dict[str, Any]] = {"vfr": {"vfr": True, "gop": 60},
+                                        "longgop": {"gop": 1800}}
+    return {name: cached_square(f"square_{minutes:g}m_640x360_{name}.mp4", minutes, 640,
+                                360, 48, **kwargs)
+            for name, kwargs in kinds.items()}
 
 
 def bench_one(label: str, path: Path, args: argparse.Namespace, methods: list[str],

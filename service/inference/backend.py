@@ -26,7 +26,7 @@ from typing import Protocol, runtime_checkable
 
 from PIL import Image
 
-from service.grounding.types import Prompt
+from service.grounding.types import ImagePart, Prompt
 
 
 @dataclass(frozen=True)
@@ -143,11 +143,32 @@ class BackendBadRequest(BackendError):
 VLLM_SAMPLING_EPS = 1e-5  # vLLM: a temperature below this is greedy sampling
 
 
+VLLM_MAX_IMAGES = 64  # compose's --limit-mm-per-prompt (O3_MAX_IMAGES)
+
+
 def refuse_greedy_n(n: int, sampling: SamplingParams) -> None:
-    """vLLM's rule, for the in-process test doubles (so a test fails where the real
-    engine would): `n > 1` with greedy sampling is refused, in vLLM's words."""
+    """vLLM's rule: `n > 1` with greedy sampling is refused, in vLLM's words."""
     if n > 1 and sampling.temperature < VLLM_SAMPLING_EPS:
         raise BackendBadRequest(f"n must be 1 when using greedy sampling, got {n}.")
+
+
+def refuse_as_vllm(prompt: Prompt, images: Sequence[Image.Image], n: int | None,
+                   sampling: SamplingParams | None,
+                   max_images: int = VLLM_MAX_IMAGES) -> None:
+    """What vLLM refuses, for the in-process test doubles (so a test fails where the
+    real engine would): a prompt whose image slots do not match the images, more
+    images than `--limit-mm-per-prompt`, and `n > 1` with greedy sampling (`n` None:
+    a scoring call, n = 1)."""
+    slots = [p.index for p in prompt.user if isinstance(p, ImagePart)]
+    if slots != list(range(len(images))):
+        raise BackendBadRequest(f"prompt has {len(slots)} image slots for "
+                                f"{len(images)} images")
+    if len(images) > max_images:
+        raise BackendBadRequest(  # vLLM 0.32's words (multimodal/processing/context.py)
+            f"At most {max_images} image(s) may be provided in one prompt. Set "
+            "`--limit-mm-per-prompt` to increase this limit.")
+    if n is not None and sampling is not None:
+        refuse_greedy_n(n, sampling)
 
 
 @runtime_checkable

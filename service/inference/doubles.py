@@ -17,6 +17,7 @@ from PIL import Image
 
 from service.grounding.types import Prompt
 from service.inference.backend import (
+    VLLM_MAX_IMAGES,
     BackendHealth,
     BackendUnavailable,
     Completion,
@@ -24,7 +25,7 @@ from service.inference.backend import (
     SamplingParams,
     ScoreResult,
     Usage,
-    refuse_greedy_n,
+    refuse_as_vllm,
 )
 
 CompletionScript = Sequence[str] | Callable[[Prompt, int, SamplingParams], Sequence[str]]
@@ -52,6 +53,7 @@ class ScriptedBackend:
     scores: ScoreScript = ("2",)
     delay: float = 0.0
     available: bool = True
+    max_images: int = VLLM_MAX_IMAGES  # vLLM --limit-mm-per-prompt, as compose sets it
     name: str = "scripted-double"
     calls: list[RecordedCall] = field(default_factory=list)
     _score_index: int = 0
@@ -73,7 +75,7 @@ class ScriptedBackend:
     ) -> SampleResult:
         await self._enter()
         self.calls.append(RecordedCall("sample", prompt, len(images), n, sampling))
-        refuse_greedy_n(n, sampling)  # as vLLM does
+        refuse_as_vllm(prompt, images, n, sampling, self.max_images)
         script = self.completions
         if callable(script):  # in a thread: a script may block (tests hold a request)
             texts = list(await asyncio.to_thread(script, prompt, n, sampling))
@@ -94,6 +96,7 @@ class ScriptedBackend:
     ) -> ScoreResult:
         await self._enter()
         self.calls.append(RecordedCall("score", prompt, len(images), 1, sampling))
+        refuse_as_vllm(prompt, images, None, None, self.max_images)
         script = self.scores
         if callable(script):
             reply = script(prompt, images)

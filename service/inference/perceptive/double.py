@@ -48,16 +48,16 @@ from service.grounding.grammar import (
     format_trace,
 )
 from service.grounding.prompt import SCORER_SYSTEM_PROMPT, system_prompt
-from service.grounding.types import Box, ImagePart, Prompt, TaskType, TextPart
+from service.grounding.types import Box, Prompt, TaskType, TextPart
 from service.inference.backend import (
-    BackendBadRequest,
+    VLLM_MAX_IMAGES,
     BackendHealth,
     Completion,
     SampleResult,
     SamplingParams,
     ScoreResult,
     Usage,
-    refuse_greedy_n,
+    refuse_as_vllm,
 )
 from service.inference.perceptive.questions import Question, parse_question
 from service.inference.perceptive.vision import PALETTE, covers, find_shapes
@@ -79,7 +79,7 @@ class Seen:
 class PerceptiveDouble:
     hallucination: float = 0.0
     seed: int = 0
-    max_images: int = 64  # vLLM --limit-mm-per-prompt as compose sets it (O3_MAX_IMAGES)
+    max_images: int = VLLM_MAX_IMAGES  # vLLM --limit-mm-per-prompt, as compose sets it
     delay: float = 0.0
     name: str = "perceptive-double"
     sample_calls: int = 0
@@ -96,8 +96,7 @@ class PerceptiveDouble:
 
     async def sample(self, prompt: Prompt, images: Sequence[Image.Image], n: int,
                      sampling: SamplingParams) -> SampleResult:
-        self._check(prompt, images)
-        refuse_greedy_n(n, sampling)
+        refuse_as_vllm(prompt, images, n, sampling, self.max_images)
         if self.delay:
             await asyncio.sleep(self.delay)
         self.sample_calls += 1
@@ -111,7 +110,7 @@ class PerceptiveDouble:
                     sampling: SamplingParams | None = None) -> ScoreResult:
         """Rates the crops by whether they show the named object (`sampling` is accepted
         as the Backend protocol has it; the double's judgement does not depend on it)."""
-        self._check(prompt, images)
+        refuse_as_vllm(prompt, images, None, None, self.max_images)
         self.score_calls += 1
         self.images_seen += len(images)
         reply = await asyncio.to_thread(self._score, prompt, images)
@@ -124,14 +123,6 @@ class PerceptiveDouble:
         return None
 
     # ---- reading the prompt -----------------------------------------------------------
-    def _check(self, prompt: Prompt, images: Sequence[Image.Image]) -> None:
-        slots = [p.index for p in prompt.user if isinstance(p, ImagePart)]
-        if slots != list(range(len(images))):
-            raise BackendBadRequest(f"prompt has {len(slots)} image slots for "
-                                    f"{len(images)} images")
-        if len(images) > self.max_images:
-            raise BackendBadRequest(f"{len(images)} images exceed the limit {self.max_images}")
-
     @staticmethod
     def _read(prompt: Prompt) -> tuple[list[float], str]:
         """Frame times (from the labels) and the question text."""

@@ -10,6 +10,7 @@ import pytest
 
 from service.grounding import prompt as pr
 from service.grounding.types import ImagePart, TaskType, TextPart
+from service.inference.tiny import QWEN25_VL_CHAT_TEMPLATE
 
 # SPEC section 2, verbatim.
 SPEC_FREE_FORM = (
@@ -23,22 +24,9 @@ SPEC_FREE_FORM = (
     " The answer part only requires a text response; tags like <obj>, <box>, <t> are not needed."
 )
 
-# The Qwen2.5-VL chat template (chat_template.json of the base model), unchanged.
-QWEN_TEMPLATE = (
-    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
-    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}"
-    "{{ message['content'] }}<|im_end|>\n{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
-    "{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}Picture "
-    "{{ image_count.value }}: {% endif %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'video' or 'video' in content %}"
-    "{% set video_count.value = video_count.value + 1 %}{% if add_vision_id %}Video "
-    "{{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
-    "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+# The Qwen2.5-VL chat template (chat_template.json of the base model), unchanged: the
+# one the project ships with its tokenizer files.
+QWEN_TEMPLATE = QWEN25_VL_CHAT_TEMPLATE
 IMG = "<|vision_start|><|image_pad|><|vision_end|>"
 
 LABELS = [
