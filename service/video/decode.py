@@ -61,6 +61,7 @@ from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 from PIL import Image
 
+from service.video.container import open_input
 from service.video.errors import NoDecodableFrames, TruncatedVideo
 from service.video.index import SNAP_TOL, Keyframe, scan_packets, snap_to_frames
 from service.video.probe import VideoInfo, open_container, video_stream
@@ -289,7 +290,7 @@ def open_decoder(path: Path, hwaccel: str | None) -> InputContainer:
     if hwaccel:
         try:
             accel = HWAccel(device_type=hwaccel, allow_software_fallback=True)
-            return av.open(str(path), mode="r", hwaccel=accel)
+            return open_input(path, hwaccel=accel)
         except (av.error.FFmpegError, ValueError, TypeError) as err:
             software_fallback(hwaccel, f"cannot open the device: {err}")
     return open_container(path)  # (again, on a real file error: the mapped VideoError)

@@ -29,6 +29,8 @@ import av.error
 from av.container import InputContainer
 from av.video.stream import VideoStream
 
+from service.video.container import open_input
+
 SNAP_TOL = 1e-4  # seconds: matches a snapped target to its frame (pts rounding only)
 
 
@@ -115,7 +117,7 @@ def peek_keyframe_pts(container: InputContainer, stream: VideoStream, ts: int) -
 
 def _scan_keyframes(path: Path, first_pts: int) -> tuple[Keyframe, ...]:
     out: list[Keyframe] = []
-    with av.open(str(path)) as container:
+    with open_input(path) as container:
         stream = container.streams.video[0]
         tb = stream.time_base or Fraction(1, 1)
         for packet in container.demux(stream):
@@ -128,7 +130,7 @@ def scan_packets(path: str | Path) -> PacketScan:
     """Demux (no decoding) every video packet: all frame times and keyframe times."""
     times: list[float] = []
     keys: list[float] = []
-    with av.open(str(path)) as container:
+    with open_input(path) as container:
         stream = container.streams.video[0]
         tb = stream.time_base or Fraction(1, 1)
         for packet in container.demux(stream):

@@ -15,9 +15,8 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-import av
-
 from service.grounding.subtitles import Cue
+from service.video.container import open_input
 from service.video.errors import NoSubtitleStream
 
 _ASS_TAG = re.compile(r"\{[^}]*\}")
@@ -25,7 +24,7 @@ MAX_CUES = 20_000
 
 
 def read_subtitle_stream(path: str | Path) -> list[Cue]:
-    with av.open(str(path)) as container:
+    with open_input(path) as container:
         if not container.streams.subtitles:
             raise NoSubtitleStream("the video has no subtitle stream (send `subtitles` text "
                                    "instead)", param="video_subtitles")

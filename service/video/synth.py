@@ -341,6 +341,27 @@ def _remux_faststart(src: Path, dst: Path) -> None:
                 out.mux(packet)
 
 
+def write_latin1_title(path: str | Path) -> Path:
+    """A good MP4 whose title tag is Latin-1, not UTF-8 (`caf\\xe9`), as old cameras
+    and Windows taggers write it: the video is fine, the metadata is not valid UTF-8."""
+    path = Path(path)
+    plain = path.with_name(path.stem + ".plain.mp4")
+    write_moving_square(plain, width=64, height=48, duration=0.5)
+    with av.open(str(plain)) as inp, av.open(str(path), "w", format="mp4") as out:
+        out.metadata["title"] = "caf\u00e9!"
+        out_stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = out_stream
+                out.mux(packet)
+    plain.unlink()
+    data = path.read_bytes()
+    utf8, latin1 = "caf\u00e9!".encode(), "caf\u00e9!".encode("latin-1") + b" "
+    assert data.count(utf8) == 1 and len(utf8) == len(latin1)
+    path.write_bytes(data.replace(utf8, latin1))
+    return path
+
+
 def write_audio_only(path: str | Path, seconds: float = 1.0) -> Path:
     """An AAC-in-MP4 (.m4a) file with no video stream."""
     with av.open(str(path), mode="w", format="mp4") as container:

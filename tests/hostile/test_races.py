@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
+import random
 from pathlib import Path
 
 import httpx
@@ -25,8 +25,10 @@ def _stored(c: httpx.AsyncClient) -> list[Path]:
 
 async def test_concurrent_duplicate_non_video_uploads(gateway: Gateway) -> None:
     async with gateway() as c:
-        for _ in range(3):
-            junk = os.urandom(200_000)
+        # seeds whose bytes FFmpeg sniffs as h263 (no frame size; a frame size) and as
+        # lrc with non-UTF-8 metadata: once a flaky 422 and a 500 (test_random_bytes)
+        for seed in (37, 68, 2700):
+            junk = random.Random(seed).randbytes(200_000)
             answers = await asyncio.gather(*(_upload(c, junk) for _ in range(8)))
             for r in answers:
                 assert_error(r, 415, "not_a_video")

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from service.inference.doubles import ScriptedBackend
+from service.video import synth
 from tests.integration.gateway.conftest import Gateway, upload
 
 MISSING = "0" * 64
@@ -66,6 +67,19 @@ async def test_upload_of_random_bytes_is_refused_and_not_kept(gateway: Gateway,
         assert_error(r, 415, "not_a_video")
         stored = [p for p in (tmp_path / "videos").iterdir() if p.is_file()]
     assert stored == []
+
+
+async def test_a_video_with_latin1_metadata_is_stored_and_reasoned_on(
+        gateway: Gateway, tmp_path: Path) -> None:
+    # bug: PyAV decodes metadata as strict UTF-8, so a real file tagged in Latin-1 was
+    # a 500 at upload; the service never reads the tags and now takes the file
+    path = synth.write_latin1_title(tmp_path / "latin1.mp4")
+    async with gateway() as c:
+        r = await c.post("/v1/videos", files={"file": ("latin1.mp4", path.read_bytes())})
+        assert r.status_code == 201, r.text
+        answer = await c.post("/v1/reason", json={"video_id": r.json()["id"],
+                                                  "question": "What moves?"})
+        assert answer.status_code == 200, answer.text
 
 
 async def test_upload_cap_enforced_while_streaming(gateway: Gateway, video_path: Path) -> None:

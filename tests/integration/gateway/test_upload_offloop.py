@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import random
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -50,7 +51,7 @@ async def test_health_answered_while_big_upload_hits_a_slow_disk(
         gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
     threads: set[int] = set()
     monkeypatch.setattr(_Writer, "flush", slow_flush(_Writer.flush, 1.0, threads))
-    data = os.urandom(3 * BATCH_BYTES)  # 3 batches -> >= 3 s of "disk" time
+    data = random.Random(0).randbytes(3 * BATCH_BYTES)  # 3 batches -> >= 3 s of "disk" time
     async with gateway() as c:
         # a file object makes httpx stream the body in 64 KiB chunks
         upload = asyncio.create_task(c.post("/v1/videos", files={
