@@ -56,12 +56,16 @@ RECIPES = {
             "in one of the 8 cells of 40 x 40 px below the mover's row (one merged "
             "vision token each at 112 x 84), spans of 1 or 2 whole seconds from a "
             "whole second 1-5 (one temporal group each with 16 frames over 8 s)",
+    "slots": "the grid recipe with every span 2 s long: the appearer shows from a whole "
+             "second 1-5 to 2 s later, so when is one of 5 slots, as where is one of 8 "
+             "cells",
 }
 """Scene recipes (docs/TRAINING.md, the learnable ablation). `cue` and `grid` make the
 constant answer weak (short spans anywhere, boxes anywhere) and put position and time
 into the pixels, so a randomly initialised model of a few million parameters need not
 learn absolute positions from rotary encodings alone; `grid` also turns box and time
-regression into choosing among 8 cells and 5 x 2 spans."""
+regression into choosing among 8 cells and 5 x 2 spans; `slots` fixes the span length,
+so time, like place, is one choice among a few (5 starts)."""
 LEARNABLE_DURATION = 8.0
 GRID_CELL = 40  # px of the 160 x 120 frame: one merged vision token at 112 x 84
 TASK_ORDER = (
@@ -95,7 +99,7 @@ def make_scene(rng: random.Random, recipe: str = "default") -> tuple[Scene, str]
     """One scene of `recipe` (`RECIPES`)."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
-    learnable = recipe in ("cue", "grid")
+    learnable = recipe in ("cue", "grid", "slots")
     duration = LEARNABLE_DURATION if learnable else float(rng.randint(4, 8))
     colors = rng.sample(sorted(COLORS), 3)
     kinds = [rng.choice(sorted(SHAPES)) for _ in range(3)]
@@ -103,8 +107,9 @@ def make_scene(rng: random.Random, recipe: str = "default") -> tuple[Scene, str]
     direction = rng.choice(["left", "right"])
     x0, x1 = (8.0, WIDTH - SIZE - 8.0) if direction == "right" else (WIDTH - SIZE - 8.0, 8.0)
     mover = _shape(rng, names[0], kinds[0], colors[0], ((0.0, x0, 10.0), (duration, x1, 10.0)))
-    if recipe == "grid":
-        return _grid_scene(rng, names, kinds, colors, mover, duration), direction
+    if recipe in ("grid", "slots"):
+        fixed = 2 if recipe == "slots" else None
+        return _grid_scene(rng, names, kinds, colors, mover, duration, fixed), direction
     if learnable:  # short spans anywhere
         appear = round(rng.uniform(0.5, duration - 3.0), 1)
         disappear = round(appear + rng.uniform(1.0, 2.5), 1)
@@ -121,14 +126,16 @@ def make_scene(rng: random.Random, recipe: str = "default") -> tuple[Scene, str]
 
 
 def _grid_scene(rng: random.Random, names: list[str], kinds: list[str], colors: list[str],
-                mover: SceneObject, duration: float) -> Scene:
-    """The `grid` recipe: two distinct cells below the mover's row, whole-second spans."""
+                mover: SceneObject, duration: float, fixed_length: int | None) -> Scene:
+    """The `grid` recipe: two distinct cells below the mover's row, whole-second spans
+    (1 or 2 s; `fixed_length` s for `slots`, drawn alike so `grid` stays byte for byte)."""
     cells = rng.sample([(c, r) for r in (1, 2) for c in range(WIDTH // GRID_CELL)], 2)
     (ax, ay), (sx, sy) = ((float(GRID_CELL * c + (GRID_CELL - SIZE) // 2),
                            float(GRID_CELL * r + (GRID_CELL - SIZE) // 2)) for c, r in cells)
     appear = float(rng.randint(1, 5))
+    length = rng.randint(1, 2)
     appearer = _shape(rng, names[1], kinds[1], colors[1], ((0.0, ax, ay),),
-                      appear, appear + rng.randint(1, 2))
+                      appear, appear + (fixed_length or length))
     static = _shape(rng, names[2], kinds[2], colors[2], ((0.0, sx, sy),))
     return Scene(WIDTH, HEIGHT, duration, (mover, appearer, static), cue_s=duration)
 

@@ -92,3 +92,19 @@ def test_grid_recipe_puts_shapes_in_cells_and_spans_on_seconds() -> None:
         assert appearer.disappear - appearer.appear in (1.0, 2.0)
         assert scene.cue_s == LEARNABLE_DURATION
     assert len(cells_seen) == (WIDTH // GRID_CELL) * 2  # every cell below the mover's row
+
+
+def test_slots_recipe_is_grid_with_every_span_two_seconds() -> None:
+    # same draws as grid (cells, start, colours), only the length is fixed: so grid's
+    # data stays byte for byte what its documented runs used
+    grid_rng, slots_rng = random.Random(5), random.Random(5)
+    starts = set()
+    for _ in range(100):
+        grid, _ = make_scene(grid_rng, "grid")
+        slots, _ = make_scene(slots_rng, "slots")
+        g_app, s_app = grid.objects[1], slots.objects[1]
+        assert s_app.disappear - s_app.appear == 2.0
+        assert (s_app.appear, s_app.path, slots.objects[2]) == (g_app.appear, g_app.path,
+                                                                 grid.objects[2])
+        starts.add(s_app.appear)
+    assert starts == {1.0, 2.0, 3.0, 4.0, 5.0}
