@@ -13,6 +13,12 @@ gets its own logical database flushed before use (`redis_db_url`).
 (torch is imported only when such a test was collected). A test that fails while a
 gateway process (tests/support/gateway.py) is running gets the tail of that
 gateway's log as a report section, so a 500 in CI comes with its traceback.
+
+Hypothesis: with `CI` set, property tests run derandomized (the same examples every
+run), so a stop's verdict is reproducible from its commit; elsewhere they draw new
+examples each run and keep failures in `.hypothesis/` to replay, which is how new
+bugs are found. Random-bytes tests use seeded `random.Random`, never `os.urandom`,
+when the bytes decide the answer (tests/integration/video/test_random_bytes.py).
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 REDIS_BIN = shutil.which("redis-server") or "/usr/bin/redis-server"
 
