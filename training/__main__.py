@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("out", type=Path)
     synth.add_argument("--n", type=int, default=200, help="number of records")
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--recipe", default="default", help="scene recipe: default, cue, grid, slots")
+    synth.add_argument("--recipe", default="default",
+                       help="scene recipe: default, cue, grid, slots")
     tiny = sub.add_parser("tiny", help="build the tiny random checkpoint (service.inference.tiny)")
     tiny.add_argument("rest", nargs=argparse.REMAINDER)
     ev = sub.add_parser("eval", help="score a checkpoint on held-out records")

@@ -145,7 +145,11 @@ def video_stream(container: InputContainer) -> VideoStream:
         if container.streams.audio:
             raise NotAVideo("the file has audio but no video stream")
         raise NotAVideo("the file has no video stream")
-    return container.streams.video[0]
+    stream = container.streams.video[0]
+    if stream.codec_context is None:  # a codec id FFmpeg has no decoder for (or a corrupt one)
+        raise NoDecodableFrames("the video stream's codec is unknown to FFmpeg (or its id is "
+                                "corrupt): it cannot be decoded")
+    return stream
 
 
 def _probe_open(container: InputContainer, path: Path, size: int, lim: VideoLimits) -> VideoInfo:

@@ -390,6 +390,17 @@ def write_no_frames(path: str | Path) -> Path:
     return path
 
 
+def write_unknown_codec(path: str | Path) -> Path:
+    """A Matroska file whose codec id names no codec (`V_MPEG4/ISO/XYZ`): a video
+    stream that FFmpeg demuxes but has no decoder for."""
+    path = Path(path)
+    write_moving_square(path, width=64, height=48, duration=0.5)
+    data = path.read_bytes()
+    assert data.count(b"V_MPEG4/ISO/AVC") == 1
+    path.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_MPEG4/ISO/XYZ"))
+    return path
+
+
 def write_raw_h264(path: str | Path, frames: int = 10) -> Path:
     """An Annex-B H.264 elementary stream: frames, but no container timestamps."""
     with av.open(str(path), mode="w", format="h264") as container:

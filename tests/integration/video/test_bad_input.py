@@ -50,6 +50,8 @@ CASES = [
     ("still.jpg", synth.write_still_image, None, NotAVideo, "still image"),
     # a valid container whose samples are zeroed: nothing decodes
     ("dead.mp4", synth.write_no_frames, None, NoDecodableFrames, "decod"),
+    # a codec id FFmpeg has no decoder for: once an AttributeError (500), found by fuzzing
+    ("unknown_codec.mkv", synth.write_unknown_codec, None, NoDecodableFrames, "codec"),
     # 4096x16: an aspect ratio the model cannot take
     ("wide.mp4", _wide, None, DimensionsTooLarge, "aspect ratio"),
     # over the configured pixel limit: names the setting that raises it
