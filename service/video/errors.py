@@ -19,7 +19,8 @@ name the limit and the setting that raises it.
     ├── NoDecodableFrames    422 no_decodable_frames
     ├── TruncatedVideo       422 truncated_video
     ├── MissingTimestamps    422 missing_timestamps
-    └── NoSubtitleStream     422 no_subtitle_stream     (video_subtitles asked, none there)
+    ├── NoSubtitleStream     422 no_subtitle_stream     (video_subtitles asked, none there)
+    └── UnreadableSubtitles  422 unreadable_subtitles   (a subtitle stream, none of it readable)
 """
 
 from __future__ import annotations
@@ -106,3 +107,8 @@ class MissingTimestamps(VideoError):
 class NoSubtitleStream(VideoError):
     status = 422
     code = "no_subtitle_stream"
+
+
+class UnreadableSubtitles(VideoError):
+    status = 422
+    code = "unreadable_subtitles"

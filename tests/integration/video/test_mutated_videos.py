@@ -7,7 +7,8 @@ and a /v1/reason would. A sweep of 1,600 mutants (400 per file, `python -m pytes
 tests/integration/video/test_mutated_videos.py` with `O3_FUZZ_MUTANTS=400`) found one
 escape, a stream with a codec id FFmpeg has no decoder for (`codec_context` is None:
 an AttributeError, a 500); pinned in test_bad_input.py as `unknown_codec.mkv`. The
-default run checks 150 mutants per file (about 6 s; with 40 it missed the escape).
+default run checks 150 mutants per file (about 6 s; it hits the escape in both the MP4
+and the MKV file, where 40 hit it in one).
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ TABLE = [
     (errors.NoDecodableFrames, 422, "no_decodable_frames"),
     (errors.TruncatedVideo, 422, "truncated_video"),
     (errors.MissingTimestamps, 422, "missing_timestamps"),
+    (errors.NoSubtitleStream, 422, "no_subtitle_stream"),
+    (errors.UnreadableSubtitles, 422, "unreadable_subtitles"),  # corrupt subtitle stream
 ]
 
 
