@@ -56,6 +56,22 @@ class GatewayProcess:
     def log_tail(self, chars: int = 4000) -> str:
         return _tail(self.log, chars)
 
+    def server_errors(self, chars: int = 6000) -> str:
+        """The log's 5xx access lines and every traceback, for an assertion message: a
+        rare 500 under load must come with its cause, not only its count."""
+        try:
+            lines = self.log.read_text(errors="replace").splitlines()
+        except OSError as exc:
+            return f"(no log: {exc})"
+        keep, in_trace = [], False
+        for line in lines:
+            in_trace = in_trace or line.startswith("Traceback") or "Exception in ASGI" in line
+            if in_trace or " 500 " in line or " 502 " in line:
+                keep.append(line)
+            if in_trace and line and not line.startswith((" ", "Traceback", "Exception")):
+                in_trace = False  # the exception's own line ends the block
+        return "\n".join(keep)[:chars] or "(no 5xx and no traceback in the log)"
+
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM (the lifespan shutdown runs), then SIGKILL after `timeout` s."""
         _LIVE.pop(id(self), None)
