@@ -4,7 +4,9 @@ Owns `VideoInfo` (everything the sampler needs to plan a decode) and `VideoLimit
 (what the service refuses). Invariants:
 - Limits on bytes, pixels and duration are checked from the file size and the
   container header, BEFORE any frame is decoded; only then is the first frame decoded
-  (to read the display rotation and prove the stream decodes).
+  (to read the display rotation and prove the stream decodes). A raw bitstream (no
+  container: refused either way) has its first frame decoded, after the size check, to
+  tell a real one (422, remux it) from random bytes FFmpeg's sniff took for one (415).
 - Every failure is a `service.video.errors.VideoError`; PyAV exceptions never escape.
 - `rotation` is degrees clockwise the player rotates the coded frame for display
   (0/90/180/270). PyAV's `VideoFrame.rotation` is counter-clockwise, hence the sign.
@@ -155,7 +157,7 @@ def video_stream(container: InputContainer) -> VideoStream:
 def _probe_open(container: InputContainer, path: Path, size: int, lim: VideoLimits) -> VideoInfo:
     stream = video_stream(container)
     if container.format.flags & _GUESSED_FROM_CONTENT:
-        _refuse_raw_bitstream(container, stream)
+        _refuse_raw_bitstream(container, stream, lim)
     width, height = stream.codec_context.width, stream.codec_context.height
     _check_dimensions(width, height, lim)
     duration = _header_duration(container, stream)
@@ -186,14 +188,19 @@ def _probe_open(container: InputContainer, path: Path, size: int, lim: VideoLimi
     )
 
 
-def _refuse_raw_bitstream(container: InputContainer, stream: VideoStream) -> None:
+def _refuse_raw_bitstream(container: InputContainer, stream: VideoStream,
+                          lim: VideoLimits) -> None:
     """A raw bitstream has no timestamps, so it is always refused; this says which way.
 
     FFmpeg names such a format from the bytes alone, and random bytes pass its sniff:
-    about 1 in 160 random 200 kB blobs reads as h263. Its first frame then fails to
-    decode, or decodes only by error concealment (flagged corrupt). So a clean first
-    frame means a real bitstream to remux (422); anything else is not a video (415).
+    about 1 in 130 random 200 kB blobs reads as h263 (45 of 6,000 seeds). Its first
+    frame then fails to decode, or decodes only by error concealment (flagged corrupt).
+    So a clean first frame means a real bitstream to remux (422); anything else is not
+    a video (415). A declared frame size over the limits is refused before decoding.
     """
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if width > 0 and height > 0:
+        _check_dimensions(width, height, lim)
     fmt = container.format.name
     if _first_clean_frame(container, stream):
         raise MissingTimestamps(

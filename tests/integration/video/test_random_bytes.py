@@ -18,9 +18,9 @@ import av
 import pytest
 
 from service.video import synth
-from service.video.errors import MissingTimestamps, NotAVideo
+from service.video.errors import DimensionsTooLarge, MissingTimestamps, NotAVideo
 from service.video.policy import FramePolicy
-from service.video.probe import probe_video
+from service.video.probe import VideoLimits, probe_video
 from service.video.sampler import sample_video
 
 # seed -> what FFmpeg makes of random.Random(seed).randbytes(200_000)
@@ -71,6 +71,13 @@ def test_a_real_raw_bitstream_is_still_told_to_remux(tmp_path: Path) -> None:
     with pytest.raises(MissingTimestamps) as caught:
         probe_video(path)
     assert caught.value.status == 422 and "raw h264 bitstream" in str(caught.value)
+
+
+def test_a_raw_bitstream_over_the_pixel_limit_is_refused_before_decoding(
+        tmp_path: Path) -> None:
+    path = synth.write_raw_h264(tmp_path / "raw.h264")  # 64 x 48
+    with pytest.raises(DimensionsTooLarge):
+        probe_video(path, VideoLimits(max_pixels=100))
 
 
 def test_latin1_metadata_does_not_stop_a_good_video(tmp_path: Path) -> None:
