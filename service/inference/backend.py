@@ -103,6 +103,7 @@ class BackendHealth:
     ok: bool
     model_id: str
     detail: str = ""
+    loading: bool = False  # not ok because a model load is in progress (ask again later)
 
 
 class BackendError(Exception):

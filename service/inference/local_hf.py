@@ -232,7 +232,8 @@ class LocalHFBackend:
     async def health(self) -> BackendHealth:
         loading = self.loading_s()
         if loading is not None:  # never wait here for a load in progress
-            return BackendHealth(False, self.model_id, f"loading for {loading:.1f} s")
+            return BackendHealth(False, self.model_id, f"loading for {loading:.1f} s",
+                                 loading=True)
         try:
             loaded = await asyncio.to_thread(self._model)
         except Exception as exc:  # a broken checkpoint is "not ready", with the reason

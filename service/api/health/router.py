@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from service.api.errors import error_body
 from service.api.openapi import ERRORS
 from service.errors import ApiError
+from service.inference.backend import Backend, BackendHealth
 
 router = APIRouter(tags=["health"])
 READY_TIMEOUT_S = 5.0
@@ -52,15 +53,21 @@ async def ready(request: Request) -> Any:
     loading = loading_seconds(backend)
     if loading is not None:
         return loading_response(loading)
-    try:
-        h = await asyncio.wait_for(backend.health(), READY_TIMEOUT_S)
-    except Exception as exc:
-        raise ApiError(503, "backend_unavailable", f"backend health check failed: {exc}") from exc
+    h = await _backend_health(backend)
+    if h.loading and loading_seconds(backend) is None:
+        h = await _backend_health(backend)  # the load ended while we asked: its outcome
     if not h.ok:
         if (loading := loading_seconds(backend)) is not None:  # began while we asked
             return loading_response(loading)
         raise ApiError(503, "backend_unavailable", f"backend not ready: {h.detail or 'down'}")
     return Ready(ready=True, model=h.model_id, detail=h.detail)
+
+
+async def _backend_health(backend: Backend) -> BackendHealth:
+    try:
+        return await asyncio.wait_for(backend.health(), READY_TIMEOUT_S)
+    except Exception as exc:
+        raise ApiError(503, "backend_unavailable", f"backend health check failed: {exc}") from exc
 
 
 def loading_seconds(backend: object) -> float | None:

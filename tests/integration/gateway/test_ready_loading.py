@@ -75,3 +75,27 @@ async def test_failed_load_is_503_with_the_reason(gateway: Gateway, tmp_path: An
         assert r.status_code == 503
         assert r.json()["error"]["code"] == "backend_unavailable"
         assert "load failed" in r.json()["error"]["message"]
+
+
+async def test_a_load_that_fails_while_ready_asks_gives_the_failure(
+        gateway: Gateway, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # CI caught the window: /ready saw no load in progress, the backend's health()
+    # then saw one ("loading for 0.0 s"), and the load failed before /ready looked
+    # again; /ready answered "backend not ready: loading for 0.0 s", neither loading
+    # nor the failure. The window, replayed with the real backend: loading_s() is
+    # None, then 0.0 inside health(), then None again.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "qwen2_5_vl"}', encoding="utf-8")
+    monkeypatch.setattr(local_hf, "_LOADED", {})
+    backend = LocalHFBackend(broken, device="cpu", threads=1)
+    async with gateway(backend) as c:
+        deadline = time.monotonic() + 60
+        while (await c.get("/ready")).json().get("status") == "loading":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        answers = iter([None, 0.0])
+        monkeypatch.setattr(backend, "loading_s", lambda: next(answers, None))
+        r = await c.get("/ready")
+    assert r.status_code == 503, r.text
+    assert "load failed" in r.json()["error"]["message"], r.text
