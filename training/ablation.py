@@ -85,14 +85,13 @@ def run_ablation(
     greedy = SamplingParams(temperature=0.0, max_tokens=cfg.rl.max_completion_length, seed=0)
     state = Results(work)
     state.load()  # a resumed run reuses every report it already wrote
-    if "constant" not in state.baselines:
-        constant, traces = evaluate_constant(train / "STGR-RL.json", heldout / "STGR-RL.json",
-                                             cfg.data, cfg.rl.rewards)
-        state.add(None, "constant", constant, extra={"traces": traces})
-    if "constant (mode)" not in state.baselines:
-        modal, traces = evaluate_constant(train / "STGR-RL.json", heldout / "STGR-RL.json",
-                                          cfg.data, cfg.rl.rewards, stat="mode")
-        state.add(None, "constant (mode)", modal, extra={"modal_traces": traces})
+    for label, stat, key in (("constant", "mean", "traces"),
+                             ("constant (mode)", "mode", "modal_traces")):
+        if label not in state.baselines:
+            report, traces = evaluate_constant(train / "STGR-RL.json",
+                                               heldout / "STGR-RL.json", cfg.data,
+                                               cfg.rl.rewards, stat=stat)
+            state.add(None, label, report, extra={key: traces})
     if "untrained" not in state.baselines:
         state.add(None, "untrained", evaluate(tiny, heldout / "STGR-RL.json", cfg.data,
                                               rewards=cfg.rl.rewards, sampling=greedy))

@@ -153,6 +153,13 @@ def refuse_greedy_n(n: int, sampling: SamplingParams) -> None:
         raise BackendBadRequest(f"n must be 1 when using greedy sampling, got {n}.")
 
 
+def too_many_images(max_images: int) -> str:
+    """vLLM 0.32's refusal of more images than `--limit-mm-per-prompt`, in its words
+    (`multimodal/processing/context.py`, `validate_num_items`)."""
+    return (f"At most {max_images} image(s) may be provided in one prompt. Set "
+            "`--limit-mm-per-prompt` to increase this limit.")
+
+
 def refuse_as_vllm(prompt: Prompt, images: Sequence[Image.Image], n: int | None,
                    sampling: SamplingParams | None,
                    max_images: int = VLLM_MAX_IMAGES) -> None:
@@ -165,9 +172,7 @@ def refuse_as_vllm(prompt: Prompt, images: Sequence[Image.Image], n: int | None,
         raise BackendBadRequest(f"prompt has {len(slots)} image slots for "
                                 f"{len(images)} images")
     if len(images) > max_images:
-        raise BackendBadRequest(  # vLLM 0.32's words (multimodal/processing/context.py)
-            f"At most {max_images} image(s) may be provided in one prompt. Set "
-            "`--limit-mm-per-prompt` to increase this limit.")
+        raise BackendBadRequest(too_many_images(max_images))
     if n is not None and sampling is not None:
         refuse_greedy_n(n, sampling)
 

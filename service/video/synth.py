@@ -320,7 +320,7 @@ def write_truncated_mp4(path: str | Path, *, keep: float = 0.5, faststart: bool 
     full = path.with_name(path.stem + ".full.mp4")
     write_moving_square(full, duration=2.0)
     if faststart:
-        _remux_faststart(full, path)
+        remux(full, path, options={"movflags": "+faststart"})
         full.unlink()
         full = path
     data = full.read_bytes()
@@ -330,9 +330,12 @@ def write_truncated_mp4(path: str | Path, *, keep: float = 0.5, faststart: bool 
     return path
 
 
-def _remux_faststart(src: Path, dst: Path) -> None:
-    with av.open(str(src)) as inp, av.open(str(dst), "w",
-                                           options={"movflags": "+faststart"}) as out:
+def remux(src: Path, dst: Path, *, options: dict[str, str] | None = None,
+           metadata: dict[str, str] | None = None) -> None:
+    """Copy `src`'s video stream into `dst` (no re-encoding), with muxer `options` and
+    container `metadata`."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", options=options or {}) as out:
+        out.metadata.update(metadata or {})
         in_stream = inp.streams.video[0]
         out_stream = out.add_stream_from_template(in_stream)
         for packet in inp.demux(in_stream):
@@ -347,13 +350,7 @@ def write_latin1_title(path: str | Path) -> Path:
     path = Path(path)
     plain = path.with_name(path.stem + ".plain.mp4")
     write_moving_square(plain, width=64, height=48, duration=0.5)
-    with av.open(str(plain)) as inp, av.open(str(path), "w", format="mp4") as out:
-        out.metadata["title"] = "caf\u00e9!"
-        out_stream = out.add_stream_from_template(inp.streams.video[0])
-        for packet in inp.demux(inp.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = out_stream
-                out.mux(packet)
+    remux(plain, path, metadata={"title": "caf\u00e9!"})
     plain.unlink()
     data = path.read_bytes()
     utf8, latin1 = "caf\u00e9!".encode(), "caf\u00e9!".encode("latin-1") + b" "

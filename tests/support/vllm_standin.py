@@ -67,7 +67,13 @@ from fastapi.responses import JSONResponse
 from PIL import Image
 
 from service.grounding.types import ImagePart, Prompt, PromptPart, TextPart
-from service.inference.backend import Backend, BackendError, PromptTooLong, SamplingParams
+from service.inference.backend import (
+    Backend,
+    BackendError,
+    PromptTooLong,
+    SamplingParams,
+    too_many_images,
+)
 from service.inference.doubles import ScriptedBackend
 from service.inference.images import ImageDataError, from_data_url
 
@@ -282,8 +288,7 @@ class _Server:
         n = int(body.get("n") or 1)
         prompt, images = prompt_from_messages(body.get("messages"))
         if len(images) > self.max_images:  # vLLM's validate_num_items, same words
-            raise _Refusal(400, f"At most {self.max_images} image(s) may be provided in one "
-                                "prompt. Set `--limit-mm-per-prompt` to increase this limit.")
+            raise _Refusal(400, too_many_images(self.max_images))
         room = await asyncio.to_thread(
             _context_check, self.backend, prompt, images, sampling.max_tokens,
             self.max_model_len)

@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from service.inference import local_hf
@@ -60,18 +61,28 @@ async def test_ready_says_loading_then_200(gateway: Gateway, gated_load: threadi
         assert r.json()["ready"] is True
 
 
-async def test_failed_load_is_503_with_the_reason(gateway: Gateway, tmp_path: Any,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def broken_backend(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> LocalHFBackend:
+    """The real local backend on a checkpoint with a config and no weights."""
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text('{"model_type": "qwen2_5_vl"}', encoding="utf-8")
     monkeypatch.setattr(local_hf, "_LOADED", {})
-    backend = LocalHFBackend(broken, device="cpu", threads=1)
-    async with gateway(backend) as c:
-        deadline = time.monotonic() + 60
-        while (r := await c.get("/ready")).json().get("status") == "loading":
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+    return LocalHFBackend(broken, device="cpu", threads=1)
+
+
+async def ready_after_loading(c: httpx.AsyncClient) -> httpx.Response:
+    """/ready polled until it stops answering `loading` (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while (r := await c.get("/ready")).json().get("status") == "loading":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    return r
+
+
+async def test_failed_load_is_503_with_the_reason(gateway: Gateway, tmp_path: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    async with gateway(broken_backend(tmp_path, monkeypatch)) as c:
+        r = await ready_after_loading(c)
         assert r.status_code == 503
         assert r.json()["error"]["code"] == "backend_unavailable"
         assert "load failed" in r.json()["error"]["message"]
@@ -84,16 +95,9 @@ async def test_a_load_that_fails_while_ready_asks_gives_the_failure(
     # again; /ready answered "backend not ready: loading for 0.0 s", neither loading
     # nor the failure. The window, replayed with the real backend: loading_s() is
     # None, then 0.0 inside health(), then None again.
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "config.json").write_text('{"model_type": "qwen2_5_vl"}', encoding="utf-8")
-    monkeypatch.setattr(local_hf, "_LOADED", {})
-    backend = LocalHFBackend(broken, device="cpu", threads=1)
+    backend = broken_backend(tmp_path, monkeypatch)
     async with gateway(backend) as c:
-        deadline = time.monotonic() + 60
-        while (await c.get("/ready")).json().get("status") == "loading":
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+        await ready_after_loading(c)
         answers = iter([None, 0.0])
         monkeypatch.setattr(backend, "loading_s", lambda: next(answers, None))
         r = await c.get("/ready")

@@ -27,31 +27,12 @@ from service.video.errors import VideoError
 from service.video.policy import FramePolicy
 from service.video.sampler import sample_video
 from service.video.synth import CodecName
+from tests.support.fuzz import mutate
 
 MUTANTS = int(os.environ.get("O3_FUZZ_MUTANTS", "150"))
 SOURCES: dict[str, CodecName] = {
     "h264.mp4": "h264", "h264.mkv": "h264", "vp9.webm": "vp9", "mpeg4.avi": "mpeg4"}
 SLOW_S = 10.0  # each mutant decodes 4 frames of a 1 s, 64 x 48 file: milliseconds
-
-
-def mutate(rng: random.Random, data: bytes) -> bytes:
-    b = bytearray(data)
-    kind = rng.choice(["flip", "flip", "trunc", "dup", "zero", "splice"])
-    i = rng.randrange(len(b))
-    j = min(len(b), i + rng.randint(1, 4000))
-    if kind == "flip":
-        for _ in range(rng.randint(1, 20)):
-            k = rng.randrange(len(b))
-            b[k] ^= 1 << rng.randrange(8)
-    elif kind == "trunc":
-        b = b[: max(1, i)]
-    elif kind == "dup":
-        b[i:i] = b[i:j]
-    elif kind == "zero":
-        b[i:j] = bytes(j - i)
-    else:
-        b[i:i + 8] = rng.randbytes(8)
-    return bytes(b)
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))

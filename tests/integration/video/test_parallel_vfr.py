@@ -83,12 +83,12 @@ def test_cut_off_file_is_truncated_not_undecodable(videos: Videos, tmp_path: Pat
     # A file cut after probing (index first, so it still opens): a worker whose range
     # starts past the cut seeks and finds nothing. That is a truncated video, as
     # sequentially, not "no decodable frames".
-    from service.video.synth import _remux_faststart
+    from service.video.synth import remux
 
     path, _ = videos["short_gop.mp4"]
     info = probe_video(path)
     fast = tmp_path / "fast.mp4"
-    _remux_faststart(path, fast)
+    remux(path, fast, options={"movflags": "+faststart"})
     cut = tmp_path / "cut.mp4"
     data = fast.read_bytes()
     cut.write_bytes(data[: len(data) // 2])

@@ -21,7 +21,7 @@ from service.video import synth
 from service.video.errors import UnreadableSubtitles, VideoError
 from service.video.probe import probe_video
 from service.video.subtitles import read_subtitle_stream
-from tests.integration.video.test_mutated_videos import mutate
+from tests.support.fuzz import mutate
 
 SRT = "".join(f"{i + 1}\n00:00:0{i // 2},{i % 2 * 500:03d} --> "
               f"00:00:0{(i + 1) // 2},{(i + 1) % 2 * 500:03d}\n<i>line {i}</i> caf\u00e9\n\n"
